@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._config import (
     LoggingState,
     configure_logging,
@@ -40,7 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> str:
     if name == "__version__":
         from importlib.metadata import version  # noqa: PLC0415 - only when asked
 

@@ -41,6 +41,7 @@ _VALUE_PATTERN = re.compile(
 _EMAIL_PATTERN = re.compile(
     r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b"
 )
+_SEPARATOR = re.compile(r"([ -])")
 _MAX_DEPTH = 8
 _MAX_CACHED_KEYS = 4096
 
@@ -67,9 +68,24 @@ def _replace_value(match: re.Match[str]) -> str:
         return bearer + REDACTED
     card = match.group("card")
     if card is not None:
-        digits = card.replace(" ", "").replace("-", "")
-        return REDACTED if _luhn_valid(digits) else card
+        return _redact_card(card)
     return REDACTED
+
+
+def _redact_card(run: str) -> str:
+    """Redact a card number inside a run of digit groups (``"ref 12 4111 1111 1111 1111"``)."""
+    if _luhn_valid(run.replace(" ", "").replace("-", "")):
+        return REDACTED
+    parts = _SEPARATOR.split(run)  # digit groups at even indexes, separators between
+    groups = parts[::2]
+    for start in range(len(groups)):
+        for stop in range(len(groups), start, -1):
+            digits = "".join(groups[start:stop])
+            if 13 <= len(digits) <= 19 and _luhn_valid(digits):
+                head = "".join(parts[: 2 * start])
+                tail = "".join(parts[2 * stop - 1 :])
+                return head + REDACTED + tail
+    return run
 
 
 def _mask_email(match: re.Match[str]) -> str:

@@ -194,20 +194,18 @@ class LogSink:
         data = b"".join(batch)
         if self._torn:
             data = b"\n" + data
+        done = 0
         try:
+            if self._fd < 0 and self._path is not None:
+                self._open_file()
             if self._fd >= 0:
                 view = memoryview(data)
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
-            elif self._path is not None:
-                self._open_file()
-                self._write_out(batch)
-                return
+                while done < len(data):
+                    done += os.write(self._fd, view[done:])
             else:
                 self._write_stream(data)
         except (OSError, ValueError) as exc:
-            self._on_failure(exc, data, len(batch))
+            self._on_failure(exc, data, done)
             return
         self.written += len(batch)
         self._torn = False
@@ -216,6 +214,29 @@ class LogSink:
             self._notice(
                 f"djed.logger: writing to {self.name} works again; "
                 f"{self.dropped} log lines were dropped so far\n"
+            )
+
+    def _on_failure(self, exc: BaseException, data: bytes, done: int) -> None:
+        """Count what was lost and cut a half-written line off the end of the file."""
+        complete = data.rfind(b"\n", 0, done) + 1
+        kept = data.count(b"\n", 0, complete) - (1 if self._torn and complete else 0)
+        self.written += kept
+        self.dropped += data.count(b"\n") - kept - (1 if self._torn else 0)
+        self._torn = False
+        torn = done - complete
+        if torn:
+            try:
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - torn)
+            except OSError:
+                self._torn = True  # start the next write on a fresh line instead
+        if isinstance(exc, OSError) and exc.errno == errno.EBADF and self._path is not None:
+            self._fd = -1
+        if not self._failing:
+            self._failing = True
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._notice(
+                f"djed.logger: cannot write to {self.name} ({reason}); "
+                "dropping log lines until it accepts data again\n"
             )
 
     def _write_stream(self, data: bytes) -> None:
@@ -231,21 +252,6 @@ class LogSink:
         else:
             stream.write(data)
             stream.flush()
-
-    def _on_failure(self, exc: BaseException, data: bytes, lines: int) -> None:
-        self.dropped += lines
-        # A write that stopped part-way leaves half a line; start the next one fresh.
-        self._torn = self._fd >= 0 and exc.__class__ is not ValueError
-        if isinstance(exc, OSError) and exc.errno == errno.EBADF and self._path is not None:
-            self._fd = -1
-        if not self._failing:
-            self._failing = True
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._notice(
-                f"djed.logger: cannot write to {self.name} ({reason}); "
-                "dropping log lines until it accepts data again\n"
-            )
-        del data
 
     def _notice(self, text: str) -> None:
         if self._stream is sys.stderr or self._stream is getattr(sys.stderr, "buffer", None):
