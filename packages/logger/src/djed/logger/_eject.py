@@ -49,30 +49,46 @@ def configure_logging() -> LogSink:
 '''
 
 
-def _split_module(source: str) -> tuple[list[str], str]:
-    """Split a module into its import statements and the rest (no docstring, no ``__all__``)."""
+def _split_module(source: str, imports: dict[str | None, set[str]]) -> str:
+    """Collect a module's absolute imports into ``imports``; return the rest of its body.
+
+    The docstring, ``from __future__``, relative imports and ``__all__`` are dropped.
+    ``imports`` maps a module to the names imported from it (``None``: plain imports).
+    """
     tree = ast.parse(source)
     lines = source.splitlines()
     drop: set[int] = set()
-    imports: list[str] = []
     for index, node in enumerate(tree.body):
-        span = range(node.lineno - 1, (node.end_lineno or node.lineno))
+        span = range(node.lineno - 1, node.end_lineno or node.lineno)
         is_docstring = (
             index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         )
         is_all = isinstance(node, ast.Assign) and any(
             isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
         )
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            drop.update(span)
-            relative = isinstance(node, ast.ImportFrom) and node.level > 0
-            is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
-            if not relative and not is_future:
-                imports.append("\n".join(lines[i] for i in span))
-        elif is_docstring or is_all:
-            drop.update(span)
+        if isinstance(node, ast.Import):
+            imports.setdefault(None, set()).update(_alias(a) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module != "__future__":
+                imports.setdefault(node.module, set()).update(_alias(a) for a in node.names)
+        elif not (is_docstring or is_all):
+            continue
+        drop.update(span)
     body = "\n".join(line for number, line in enumerate(lines) if number not in drop)
-    return imports, body.strip("\n")
+    return body.strip("\n")
+
+
+def _alias(name: ast.alias) -> str:
+    return f"{name.name} as {name.asname}" if name.asname else name.name
+
+
+def _render_imports(imports: dict[str | None, set[str]]) -> str:
+    plain = [f"import {name}" for name in sorted(imports.get(None, ()))]
+    from_lines = [
+        f"from {module} import {', '.join(sorted(names, key=str.lower))}"
+        for module, names in sorted((m, n) for m, n in imports.items() if m is not None)
+    ]
+    return "\n".join(plain + from_lines)
 
 
 def _target_expression(settings: LoggingSettings) -> str:
@@ -94,17 +110,15 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         djed_version = "(source tree)"
     package = resources.files("djed.logger")
-    imports: list[str] = [
-        "import logging",
-        "import sys",
-        "from typing import Any, Literal",
+    imports: dict[str | None, set[str]] = {
+        None: {"logging", "sys"},
+        "typing": {"Any", "Literal"},
+    }
+    bodies = [
+        f"# --- {name.strip('_').removesuffix('.py')} {'-' * 60}\n\n"
+        + _split_module(package.joinpath(name).read_text(encoding="utf-8"), imports)
+        for name in _MODULES
     ]
-    bodies: list[str] = []
-    for name in _MODULES:
-        module_imports, body = _split_module(package.joinpath(name).read_text(encoding="utf-8"))
-        imports.extend(module_imports)
-        bodies.append(f"# --- {name.strip('_').removesuffix('.py')} " + "-" * 60 + "\n\n" + body)
-    unique_imports = sorted(dict.fromkeys(imports), key=lambda s: (s.startswith("from"), s))
     static = dict(settings.static_fields)
     if settings.service:
         static.setdefault("service", settings.service)
@@ -129,4 +143,4 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
     header = _HEADER.format(
         date=datetime.datetime.now(tz=datetime.UTC).date().isoformat(), version=djed_version
     )
-    return header + "\n".join(unique_imports) + "\n\n\n" + "\n\n\n".join(bodies) + "\n" + configure
+    return header + _render_imports(imports) + "\n\n\n" + "\n\n\n".join(bodies) + "\n" + configure
