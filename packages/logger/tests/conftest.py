@@ -9,6 +9,7 @@ import orjson
 import pytest
 import structlog
 from djed.logger import _config
+from djed.logger.testing import reset_logging
 
 
 class Output(io.BytesIO):
@@ -35,11 +36,7 @@ def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     structlog.contextvars.clear_contextvars()
     yield
-    state = _config.current_state()
-    if state is not None:
-        state.sink.close()
-    _config._state = None
-    structlog.reset_defaults()
+    reset_logging()
     structlog.contextvars.clear_contextvars()
     root.handlers[:] = handlers
     root.setLevel(level)

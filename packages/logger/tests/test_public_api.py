@@ -29,4 +29,4 @@ class TestPublicSurface:
 
     def test_testing_all(self) -> None:
         """The testing helper module declares its public names."""
-        assert djed.logger.testing.__all__ == ["CapturedLogs", "capture_logs"]
+        assert djed.logger.testing.__all__ == ["CapturedLogs", "capture_logs", "reset_logging"]

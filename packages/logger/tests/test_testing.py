@@ -54,3 +54,16 @@ class TestCaptureLogs:
             get_logger("x").info("a", n=1)
         assert logs.find("a", n=2) == []
         assert logs.find(n=1)
+
+
+class TestResetLogging:
+    def test_reset_forgets_configuration(self, output: Output) -> None:
+        """reset_logging removes the handler and the state; get_logger configures afresh."""
+        from djed.logger import current_state
+        from djed.logger._install import StdlibBridge
+        from djed.logger.testing import reset_logging
+
+        configure_logging(stream=output, format="json", metrics=False)
+        reset_logging()
+        assert current_state() is None
+        assert not any(isinstance(h, StdlibBridge) for h in logging.getLogger().handlers)

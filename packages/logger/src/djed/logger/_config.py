@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import os
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from ._install import install
+from ._install import StdlibBridge, install
 from ._redact import Redactor
 from ._render import EventRenderer
 from ._settings import LoggingSettings, resolve_settings
@@ -27,6 +28,7 @@ __all__ = [
     "flush_logs",
     "get_logger",
     "log_context",
+    "reset_logging",
     "with_log_context",
 ]
 
@@ -155,8 +157,10 @@ def configure_logging(
             dropped_before = previous.dropped()
         _state = LoggingState(settings, renderer, sink, dropped_before)
         install(renderer, sink, settings.level, stdlib=settings.stdlib)
-    if previous is not None and previous.sink is not sink:
-        previous.sink.flush()
+    if previous is not None:
+        # Flush and release the old output; a logger cached under the old
+        # configuration that logs again reopens it and writes unbuffered.
+        previous.sink.close()
     if metrics:
         from ._metrics import register_metrics  # noqa: PLC0415 - imported only when wanted
 
@@ -223,3 +227,21 @@ def flush_logs() -> None:
     """Write every queued line now (buffered mode); call before ``os._exit`` or a fork."""
     if _state is not None:
         _state.sink.flush()
+
+
+def reset_logging() -> None:
+    """Undo ``configure_logging``: close its output and forget the configuration.
+
+    structlog's defaults come back and the ``logging`` handler is removed; the
+    next ``get_logger`` configures the defaults again. Meant for tests.
+    """
+    global _state
+    with _lock:
+        state, _state = _state, None
+    if state is not None:
+        state.sink.close()
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, StdlibBridge):
+            root.removeHandler(handler)

@@ -8,10 +8,8 @@ standard library, so a project can drop djed-logger and keep identical output.
 
 from __future__ import annotations
 
-import ast
-import datetime
 import logging
-from importlib import resources
+from typing import Any
 
 from ._settings import LoggingSettings
 
@@ -55,6 +53,8 @@ def _split_module(source: str, imports: dict[str | None, set[str]]) -> str:
     The docstring, ``from __future__``, relative imports and ``__all__`` are dropped.
     ``imports`` maps a module to the names imported from it (``None``: plain imports).
     """
+    import ast  # noqa: PLC0415 - keeps `import djed.logger` light
+
     tree = ast.parse(source)
     lines = source.splitlines()
     drop: set[int] = set()
@@ -78,7 +78,7 @@ def _split_module(source: str, imports: dict[str | None, set[str]]) -> str:
     return body.strip("\n")
 
 
-def _alias(name: ast.alias) -> str:
+def _alias(name: Any) -> str:
     return f"{name.name} as {name.asname}" if name.asname else name.name
 
 
@@ -103,6 +103,8 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
     With ``auto_format`` the generated code picks console output on a terminal
     and JSON elsewhere at run time, as djed-logger does by default.
     """
+    import datetime  # noqa: PLC0415 - keeps `import djed.logger` light
+    from importlib import resources  # noqa: PLC0415
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
     try:

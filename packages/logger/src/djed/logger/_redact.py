@@ -41,6 +41,7 @@ _VALUE_PATTERN = re.compile(
 _EMAIL_PATTERN = re.compile(
     r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b"
 )
+_CARD_BYTES = re.compile(rb"\b\d(?:[ -]?\d){12,18}\b")
 _SEPARATOR = re.compile(r"([ -])")
 _MAX_DEPTH = 8
 _MAX_CACHED_KEYS = 4096
@@ -153,13 +154,15 @@ class Redactor:
                     event_dict[key] = self._walk(value, 1, scrub=False)
 
     def needs_scrub(self, line: bytes) -> bool:
-        """Whether a rendered line may hold a secret value (false positives are fine)."""
+        """Whether a rendered line may hold a secret value (rare false positives are fine)."""
         folded = line.translate(_DIGITS_TO_ZERO, b" -")
-        return (
-            b"0000000000000" in folded
-            or b"bearer" in folded
-            or b"eyj" in folded
-            or (self._mask_emails and b"@" in line)
+        if b"bearer" in folded or b"eyj" in folded or (self._mask_emails and b"@" in line):
+            return True
+        # Long digit runs are common (epoch milliseconds, numeric ids): look closer
+        # before paying for a scrub. A run with separators may hide a card inside it.
+        return b"0000000000000" in folded and any(
+            b" " in run or b"-" in run or _luhn_valid(run.decode())
+            for run in _CARD_BYTES.findall(line)
         )
 
     def scrub(self, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ._config import _ensure_configured
+from ._config import _ensure_configured, reset_logging
 from ._render import EventRenderer
 
-__all__ = ["CapturedLogs", "capture_logs"]
+__all__ = ["CapturedLogs", "capture_logs", "reset_logging"]
 
 
 class CapturedLogs(list[dict[str, Any]]):

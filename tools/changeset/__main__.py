@@ -1,0 +1,3 @@
+from tools.changeset.cli import main
+
+raise SystemExit(main())
