@@ -81,6 +81,10 @@ def smoke_test(
         run([python, "-c", f"import {package.import_name}"], scratch, env=env)
 
 
+#: The version a new package starts at: its first changeset gives it a real one.
+UNRELEASED_VERSION = "0.0.0"
+
+
 def publish(
     workspace: Workspace,
     *,
@@ -89,6 +93,8 @@ def publish(
     publish_url: str | None = None,
 ) -> PublishResult:
     """Release every member whose current version has no ``<name>==<version>`` git tag.
+
+    A member still at version 0.0.0 has never been versioned and is skipped.
 
     Packages go in dependency order. Each is built, smoke-tested, uploaded with `uv publish`
     and tagged; a dry run builds and smoke-tests but neither uploads nor tags.
@@ -108,6 +114,9 @@ def publish(
     for package in workspace.in_dependency_order():
         if package.tag in existing:
             print(f"skip {package.name} {package.version}: already tagged {package.tag}")
+            result.skipped.append(package.name)
+        elif package.version == UNRELEASED_VERSION:
+            print(f"skip {package.name} {package.version}: never versioned (run `version` first)")
             result.skipped.append(package.name)
         else:
             pending.append(package)

@@ -144,6 +144,20 @@ class TestPublish:
         assert "Nothing to publish" in result.out
         assert not (repo.root / "dist").exists()
 
+    def test_never_versioned_package_is_skipped(self, repo: Repo, tool: Tool) -> None:
+        """A package still at 0.0.0 is not published; the others are unaffected."""
+        for name in ("djed-beta", "djed-gamma"):
+            repo.git("tag", f"{name}==0.1.0")
+        pyproject = repo.read("packages/alpha/pyproject.toml")
+        repo.write(
+            "packages/alpha/pyproject.toml",
+            pyproject.replace('version = "0.1.0"', 'version = "0.0.0"'),
+        )
+        result = tool("publish", "--dry-run")
+        assert result.code == 0, result.err
+        assert "skip djed-alpha 0.0.0: never versioned" in result.out
+        assert "Nothing to publish" in result.out
+
     @pytest.mark.slow
     def test_dry_run_builds_and_smoke_tests_untagged_versions(self, repo: Repo, tool: Tool) -> None:
         """Only the untagged package is built and smoke-installed; a dry run makes no tag."""
