@@ -27,15 +27,25 @@ def wait_for(condition: object, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def run_child(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def log_in_child(path: pathlib.Path, body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` in a fresh interpreter with buffered logging to ``path`` as ``log``."""
+    preamble = (
+        "import os\n"
+        "from djed.logger import configure_logging, flush_logs, get_logger\n"
+        f"configure_logging(file={str(path)!r}, flush_interval=30)\n"
+        "log = get_logger('x')\n"
+    )
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", preamble + textwrap.dedent(body)],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **env},
         check=False,
     )
+
+
+def events_in(path: pathlib.Path) -> list[str]:
+    return [json.loads(line)["event"] for line in path.read_text().splitlines()]
 
 
 class FailingStream(io.RawIOBase):
@@ -87,13 +97,12 @@ class TestBuffering:
     def test_exit_flushes(self, tmp_path: pathlib.Path) -> None:
         """Lines still queued at a normal interpreter exit are written."""
         path = tmp_path / "app.log"
-        result = run_child(
-            f"""
-            from djed.logger import configure_logging, get_logger
-            configure_logging(file={str(path)!r}, flush_interval=30)
-            for n in range(1000):
-                get_logger("x").info("line", n=n)
+        result = log_in_child(
+            path,
             """
+            for n in range(1000):
+                log.info("line", n=n)
+            """,
         )
         assert result.returncode == 0, result.stderr
         assert len(path.read_bytes().splitlines()) == 1000
@@ -101,20 +110,16 @@ class TestBuffering:
     def test_error_survives_immediate_death(self, tmp_path: pathlib.Path) -> None:
         """An error line and everything before it are on disk even if the process dies at once."""
         path = tmp_path / "app.log"
-        result = run_child(
-            f"""
-            import os
-            from djed.logger import configure_logging, get_logger
-            configure_logging(file={str(path)!r}, flush_interval=30)
-            log = get_logger("x")
+        result = log_in_child(
+            path,
+            """
             log.info("before")
             log.error("fatal", code=3)
             os._exit(1)
-            """
+            """,
         )
         assert result.returncode == 1
-        events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
-        assert events == ["before", "fatal"]
+        assert events_in(path) == ["before", "fatal"]
 
 
 class TestNeverCrashes:
@@ -289,12 +294,9 @@ class TestOrdering:
     def test_fork_child_does_not_repeat_parent_lines(self, tmp_path: pathlib.Path) -> None:
         """A forked child logs its own lines and never writes the parent's queue twice."""
         path = tmp_path / "app.log"
-        result = run_child(
-            f"""
-            import os
-            from djed.logger import configure_logging, get_logger, flush_logs
-            configure_logging(file={str(path)!r}, flush_interval=30)
-            log = get_logger("x")
+        result = log_in_child(
+            path,
+            """
             log.info("parent queued")
             pid = os.fork()
             if pid == 0:
@@ -302,11 +304,10 @@ class TestOrdering:
                 flush_logs()
                 os._exit(0)
             os.waitpid(pid, 0)
-            """
+            """,
         )
         assert result.returncode == 0, result.stderr
-        events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
-        assert sorted(events) == ["child", "parent queued"]
+        assert sorted(events_in(path)) == ["child", "parent queued"]
 
 
 class TestLogSinkDirect:
