@@ -30,7 +30,7 @@ def _demo() -> int:
     log.debug("not shown at the default level")
     flush_logs()
     if sys.stdout.isatty():
-        print(  # noqa: T201 - a hint for the person at the terminal
+        print(
             "\nPiped or redirected, the same events come out as JSON lines:"
             " python -m djed.logger demo | cat",
             file=sys.stderr,
@@ -58,7 +58,7 @@ def _eject(args: argparse.Namespace) -> int:
     source = eject_source(settings, auto_format=requested.strip().lower() == "auto")
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)  # noqa: T201 - command output
+        print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(source)
     return 0
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo()
         return _eject(args)
     except LoggingConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - command output
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

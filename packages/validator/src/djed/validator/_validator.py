@@ -1,0 +1,163 @@
+"""SchemaValidator: a schema checked, compiled and ready to validate instances."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from ._drafts import FAST_DRAFTS, detect_draft
+from ._errors import SchemaError
+from ._fast import FastEngine
+from ._formats import FORMAT_CHECKERS
+from ._inspect import inspect_schema
+from ._patterns import UnsafePatternError, guard_pattern
+from ._refs import build_store, check_refs
+from ._rs import RsEngine, rs_available
+
+__all__ = ["DEFAULT_PATTERN_LIMIT", "Engine", "SchemaValidator"]
+
+Engine = Literal["auto", "fast", "rs"]
+
+#: Longest string checked against a pattern whose worst case is polynomial.
+DEFAULT_PATTERN_LIMIT = 10_000
+
+_INSTALL_RS = "install the extra: pip install 'djed-validator[rs]'"
+
+
+def _check_formats(formats: Mapping[str, Any] | None) -> dict[str, Callable[[str], bool]]:
+    merged: dict[str, Callable[[str], bool]] = dict(FORMAT_CHECKERS)
+    for name, checker in (formats or {}).items():
+        if not isinstance(name, str) or not callable(checker):
+            msg = f"formats must map format names to callables; {name!r} maps to {checker!r}"
+            raise SchemaError(msg)
+        merged[name] = checker
+    return merged
+
+
+class SchemaValidator:
+    """Validate instances against one JSON Schema, compiled once.
+
+    >>> v = SchemaValidator({"type": "object", "required": ["id"]})
+    >>> v.validate({"id": 1})
+    {'id': 1}
+    >>> v.is_valid({})
+    False
+
+    Args:
+        schema: The schema (a dict, or a boolean from draft 6 on). It is checked
+            first: anything malformed or unsafe raises :class:`SchemaError`.
+        draft: ``4``, ``6``, ``7``, ``"2019-09"`` or ``"2020-12"``; by default from
+            ``$schema``, else draft 7.
+        formats: Extra or replacement format checkers, ``{"sku": callable}``; a
+            checker gets a string and returns whether it is valid.
+        resources: Schemas that ``$ref`` may point to, by URI. Nothing else is
+            ever fetched.
+        engine: ``"auto"`` (fastjsonschema for drafts 4-7, jsonschema-rs for
+            2019-09 and 2020-12), ``"fast"`` or ``"rs"``.
+        all_errors: Report every error in one ``ValidationError`` instead of the first.
+        assert_formats: Whether ``format`` fails validation or only annotates. By
+            default it asserts in drafts 4, 6 and 7 and annotates in 2019-09 and
+            2020-12, as those drafts specify.
+        fill_defaults: Make ``validate`` return a copy of the instance with
+            ``default`` values filled in; the caller's object is never changed.
+        pattern_limit: Longest string checked against a pattern whose worst case is
+            polynomial; longer strings fail validation with a message saying so.
+    """
+
+    __slots__ = ("_engine", "all_errors", "draft", "engine", "fill_defaults", "schema")
+
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        draft: str | int | None = None,
+        formats: Mapping[str, Callable[[str], bool]] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        engine: Engine = "auto",
+        all_errors: bool = False,
+        assert_formats: bool | None = None,
+        fill_defaults: bool = False,
+        pattern_limit: int = DEFAULT_PATTERN_LIMIT,
+    ) -> None:
+        self.schema = schema
+        self.draft = detect_draft(schema, draft)
+        if assert_formats is None:
+            # Drafts 4-7 treat format as an assertion; 2019-09 and 2020-12 as an annotation.
+            assert_formats = self.draft in FAST_DRAFTS
+        self.all_errors = all_errors
+        self.fill_defaults = fill_defaults
+        self.engine = self._choose_engine(engine)
+        checkers = _check_formats(formats)
+        if self.engine == "rs":
+            if fill_defaults:
+                raise SchemaError("fill_defaults needs the fast engine (drafts 4, 6 and 7)")
+            index = inspect_schema(schema, self.draft)
+            self._engine: FastEngine | RsEngine = RsEngine(
+                schema,
+                self.draft,
+                resources,
+                formats=dict(formats or {}),
+                assert_formats=assert_formats,
+                all_errors=all_errors,
+                recursive=bool(index.refs) or _mentions_dynamic_refs(schema),
+            )
+            return
+        index = inspect_schema(schema, self.draft)
+        check_refs(schema, index, build_store(schema, index, resources, self.draft))
+        for pattern, where in index.patterns:
+            try:
+                guard_pattern(pattern, polynomial_limit=pattern_limit)
+            except UnsafePatternError as exc:
+                raise SchemaError(str(exc), location=where) from None
+        self._engine = FastEngine(
+            schema,
+            self.draft,
+            index,
+            formats=checkers,
+            assert_formats=assert_formats,
+            fill_defaults=fill_defaults,
+            all_errors=all_errors,
+            pattern_limit=pattern_limit,
+        )
+
+    def _choose_engine(self, engine: Engine) -> Literal["fast", "rs"]:
+        if engine not in {"auto", "fast", "rs"}:
+            raise SchemaError(f"engine must be 'auto', 'fast' or 'rs', not {engine!r}")
+        if engine == "fast" and self.draft not in FAST_DRAFTS:
+            msg = f"the fast engine (fastjsonschema) does not implement draft {self.draft}"
+            raise SchemaError(f"{msg}: use engine='rs' and {_INSTALL_RS}")
+        if engine == "rs" or (engine == "auto" and self.draft not in FAST_DRAFTS):
+            if not rs_available():
+                raise SchemaError(f"draft {self.draft} needs jsonschema-rs: {_INSTALL_RS}")
+            return "rs"
+        return "fast"
+
+    def validate(self, instance: Any) -> Any:
+        """Return the instance if it matches the schema, else raise :class:`ValidationError`.
+
+        With ``fill_defaults=True`` the return value is a filled-in copy.
+        """
+        if self.fill_defaults:
+            instance = copy.deepcopy(instance)
+        return self._engine.validate(instance)
+
+    def is_valid(self, instance: Any) -> bool:
+        """Whether the instance matches the schema; never raises for bad data."""
+        return self._engine.is_valid(instance)
+
+    def __repr__(self) -> str:
+        return f"SchemaValidator(draft={self.draft!r}, engine={self.engine!r})"
+
+
+def _mentions_dynamic_refs(schema: Any) -> bool:
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "$recursiveRef" in node or "$dynamicRef" in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
