@@ -38,9 +38,14 @@ REGEX_PATTERNS = {{
 }}
 
 
-def {name}(data):
+_generated_root = {scope}
+
+
+def {name}(data, custom_formats=None, name_prefix=None):
     """Return ``data`` if it matches the schema, else raise a fastjsonschema exception."""
-    return {scope}(data, FORMATS)
+    # Also reached by the generated code's own recursive calls when the names coincide.
+    formats = FORMATS if custom_formats is None else custom_formats
+    return _generated_root(data, formats, name_prefix)
 
 
 __all__ = ["FORMATS", "{name}"]

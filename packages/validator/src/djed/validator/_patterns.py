@@ -93,6 +93,7 @@ class UnsafePatternError(ValueError):
 
     ``reason`` names the rule that refused it: ``"invalid"``, ``"too_long"``,
     ``"backreference"``, ``"exponential"``, ``"polynomial"`` (degree above 5),
+    ``"empty_repeat"`` (a quantifier on something that matches no character),
     ``"too_complex"`` (beyond the analysis budget) or ``"unsupported"``.
     """
 
@@ -284,7 +285,7 @@ def _exponent(
     culprit = auto.exponential_loop()
     if culprit is not None:
         raise _RefusalError("exponential", _explain(culprit, root))
-    ways = auto.ways(whole.first)
+    ways = max(auto.ways(whole.first) * max(whole.last.values(), default=1), whole.empty)
     degree = auto.degree(start, set(whole.final))
     for body, body_flags, at_start in auto.lookarounds:
         body_degree, body_ways = _exponent(root, body, body_flags, True, budget)
@@ -413,6 +414,12 @@ class _Automaton:
         node, positions = self.node(), len(self.chars)
         copies = [self.seq(body, flags)]
         size = len(self.chars) - positions
+        if not size and high > 1:
+            shown = _operand(_items(body))
+            raise _RefusalError(
+                "empty_repeat",
+                f"repeats {shown!r}, which cannot match any character; remove the quantifier",
+            )
         if high <= _EXPAND and size * high <= 200:
             copies += [self.seq(body, flags) for _ in range(high - 1)]
             frag = _EMPTY
@@ -433,7 +440,9 @@ class _Automaton:
         self.link(once.last, once.first, node)
         self.loop_nodes.add(node)
         self.loops.append((range(node, self.nodes), range(positions, len(self.chars)), item))
-        return once if low else _optional(once)
+        # re tries each way of matching empty in every mandatory iteration, and once more after
+        empty = once.empty ** min(low, 64) * (1 + once.empty if high > low else 1)
+        return once._replace(empty=empty, clean=once.clean or not low)
 
     def meets(self, p: int, q: int) -> bool:
         key = (p, q) if p <= q else (q, p)
