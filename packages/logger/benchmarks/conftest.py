@@ -15,6 +15,7 @@ session fail when a target is missed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import importlib.metadata
@@ -78,18 +79,22 @@ _REPORT = pytest.StashKey[RatioReport]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("djed-logger benchmarks")
-    group.addoption(
-        "--ratios-json",
-        metavar="PATH",
-        default=None,
-        help="Write the djed-logger benchmark ratios and start-up shares to PATH as JSON.",
-    )
-    group.addoption(
-        "--ratio-gate",
-        action="store_true",
-        default=False,
-        help="Fail the session when a djed-logger benchmark target is missed.",
-    )
+    # Other packages' benchmark conftests define the same two options with the same
+    # meaning; whichever is loaded first in a run defines them for all.
+    with contextlib.suppress(ValueError):
+        group.addoption(
+            "--ratios-json",
+            metavar="PATH",
+            default=None,
+            help="Write the benchmark ratios and start-up shares to PATH as JSON.",
+        )
+    with contextlib.suppress(ValueError):
+        group.addoption(
+            "--ratio-gate",
+            action="store_true",
+            default=False,
+            help="Fail the session when a benchmark target is missed.",
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -60,3 +60,32 @@ def test_official_suite(draft: str, schema: Any, data: Any, valid: bool) -> None
     assert validator.is_valid(data) is valid
     if valid:
         assert validator.validate(data) is data
+
+
+def _format_params() -> list[Any]:
+    """The suite's optional format tests: draft 7's, plus 2020-12's duration and uuid."""
+    try:
+        root = suite_root()
+    except OSError:
+        return []  # the main parametrisation above already reports the missing suite
+    params = []
+    for folder, only in (
+        ("draft7/optional/format", None),
+        ("draft2020-12/optional/format", {"duration", "uuid"}),
+    ):
+        for test_id, case, test in cases(root, folder):
+            if only is not None and test_id.split(":")[0] not in only:
+                continue
+            params.append(
+                pytest.param(
+                    case["schema"], test["data"], test["valid"], id=f"{folder} | {test_id}"
+                )
+            )
+    return params
+
+
+@pytest.mark.parametrize(("schema", "data", "valid"), _format_params())
+def test_official_format_suite(schema: Any, data: Any, valid: bool) -> None:
+    """Each built-in format checker agrees with the suite (formats asserting, fast engine)."""
+    validator = SchemaValidator(schema, draft=7, assert_formats=True)
+    assert validator.is_valid(data) is valid

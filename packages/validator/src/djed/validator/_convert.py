@@ -86,10 +86,30 @@ def _walk_name(rest: str, node: Any, steps: list[int]) -> list[str] | None:
     return None
 
 
+def _plain_tokens(rest: str, instance: Any) -> list[str] | None:
+    """Split on ``.`` and ``[]`` and keep the result if every step exists in the instance."""
+    tokens = [t for t in _NAIVE_SPLIT.split(rest) if t]
+    node = instance
+    rebuilt = []
+    for token in tokens:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+            rebuilt.append("." + token)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+            rebuilt.append(f"[{token}]")
+        else:
+            return None
+    return tokens if "".join(rebuilt) == rest else None
+
+
 def instance_pointer(name: str | None, instance: Any) -> str:
     """The JSON Pointer for fastjsonschema's ``data.a[0].b`` style name."""
     rest = (name or "data").removeprefix("data")
-    tokens = _walk_name(rest, instance, [0])
+    tokens = _plain_tokens(rest, instance)
+    if tokens is None:
+        # A key holding "." or "[": settle it by trying the keys the instance has.
+        tokens = _walk_name(rest, instance, [0])
     if tokens is None:
         # The name leads outside the data (a missing key, a property name): split plainly.
         tokens = [t for t in _NAIVE_SPLIT.split(rest) if t]

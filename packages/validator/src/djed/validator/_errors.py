@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ErrorDetail", "SchemaError", "ValidationError", "ValidatorError"]
@@ -46,19 +47,40 @@ class ErrorDetail:
 
 
 class ValidationError(ValidatorError):
-    """The instance does not match the schema; ``errors`` says where and why."""
+    """The instance does not match the schema; ``errors`` says where and why.
 
-    def __init__(self, errors: list[ErrorDetail]) -> None:
-        self.errors = errors
-        if len(errors) == 1:
-            text = str(errors[0])
-        else:
-            text = f"{len(errors)} errors: " + "; ".join(str(e) for e in errors[:5])
-            if len(errors) > 5:
-                text += f"; and {len(errors) - 5} more"
-        super().__init__(text)
+    The entries may be built on first access, so that code which only catches
+    the exception (or calls ``is_valid``) does not pay for paths and messages.
+    """
+
+    def __init__(self, errors: list[ErrorDetail] | Callable[[], list[ErrorDetail]]) -> None:
+        super().__init__()
+        self._errors = errors if isinstance(errors, list) else None
+        self._build = None if isinstance(errors, list) else errors
+
+    @property
+    def errors(self) -> list[ErrorDetail]:
+        """Every error found (one unless validating with ``all_errors``)."""
+        if self._errors is None:
+            assert self._build is not None
+            self._errors = self._build()
+            self._build = None
+        return self._errors
 
     @property
     def path(self) -> str:
         """The path of the first error."""
         return self.errors[0].path if self.errors else ""
+
+    def __str__(self) -> str:
+        errors = self.errors
+        if len(errors) == 1:
+            return str(errors[0])
+        text = f"{len(errors)} errors: " + "; ".join(str(e) for e in errors[:5])
+        return text + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+
+    def __repr__(self) -> str:
+        return f"ValidationError({self.errors!r})"
+
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[list[ErrorDetail]]]:
+        return (type(self), (self.errors,))

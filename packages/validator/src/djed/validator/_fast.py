@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from fastjsonschema import JsonSchemaDefinitionException, JsonSchemaValueException
@@ -73,8 +75,8 @@ class FastEngine:
             code = generator.func_code
             global_state = generator.global_state
             global_state["REGEX_PATTERNS"] = {
-                pattern: guard_pattern(pattern, polynomial_limit=pattern_limit)
-                for pattern in global_state["REGEX_PATTERNS"]
+                pattern: _guarded(pattern, compiled, pattern_limit)
+                for pattern, compiled in global_state["REGEX_PATTERNS"].items()
             }
             exec(code, global_state)  # noqa: S102 - code generated from a checked schema
         except SchemaError:
@@ -95,10 +97,9 @@ class FastEngine:
         try:
             return self._function(instance, self._formats)
         except JsonSchemaValueException as exc:
-            raise ValidationError([self._detail(exc, instance)]) from None
+            raise ValidationError(partial(self._details, [exc], instance)) from None
         except JsonSchemaValuesException as exc:
-            details = [self._detail(e, instance) for e in exc.errors]
-            raise ValidationError(details) from None
+            raise ValidationError(partial(self._details, exc.errors, instance)) from None
         except PatternInputTooLong as exc:
             raise ValidationError([_too_long(exc)]) from None
         except RecursionError:
@@ -114,8 +115,14 @@ class FastEngine:
             return False
         return True
 
-    def _detail(self, error: JsonSchemaValueException, instance: Any) -> ErrorDetail:
-        return to_detail(error, instance, self._locator)
+    def _details(self, errors: list[JsonSchemaValueException], instance: Any) -> list[ErrorDetail]:
+        return [to_detail(error, instance, self._locator) for error in errors]
+
+
+def _guarded(pattern: str, compiled: re.Pattern[str], limit: int) -> Any:
+    """The pattern to run: fastjsonschema's own for a linear one, else a length-guarded one."""
+    guarded = guard_pattern(pattern, polynomial_limit=limit)
+    return compiled if guarded.max_length is None else guarded
 
 
 def _too_long(exc: PatternInputTooLong) -> ErrorDetail:

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class PatternInputTooLong(ValueError):
+class PatternInputTooLong(ValueError):  # noqa: N818 - the name is part of the contract
     """A string is too long to be checked safely against a polynomial-time pattern."""
 
     def __init__(self, pattern: str, length: int, limit: int) -> None:
@@ -94,7 +94,8 @@ class UnsafePatternError(ValueError):
     ``reason`` names the rule that refused it: ``"invalid"``, ``"too_long"``,
     ``"backreference"``, ``"exponential"``, ``"polynomial"`` (degree above 5),
     ``"empty_repeat"`` (a quantifier on something that matches no character),
-    ``"too_complex"`` (beyond the analysis budget) or ``"unsupported"``.
+    ``"too_complex"`` (beyond the analysis budget), ``"unsupported"`` (a construct
+    the analysis does not know) or ``"unchecked"`` (the analysis failed: a bug).
     """
 
     def __init__(self, pattern: str, reason: str, detail: str) -> None:
@@ -108,7 +109,8 @@ _MAX_PATTERN = 1_000  # longer patterns are refused unread
 _EXPAND = 10  # {m,n} with n up to this is expanded into copies, above it is a loop
 _MAX_DEGREE = 5  # worst case n**6 or more is refused
 _MAX_WAYS = 1_000  # a loop-free part matching one text in more ways is refused
-_BUDGET = 1_000_000  # analysis steps before a pattern counts as too complex
+_SLOW_STEP = 100  # re runs group repeats and lookarounds ~25-600x slower than `a+` per step
+_BUDGET = 200_000  # analysis steps (well under a second) before a pattern is too complex
 
 Chars: TypeAlias = tuple[tuple[int, int], ...]  # sorted disjoint inclusive code-point ranges
 Item: TypeAlias = tuple[int, Any]  # one parsed node: (opcode, argument)
@@ -129,42 +131,44 @@ _NEGATED = {
 def analyse_pattern(pattern: str) -> Literal["linear", "polynomial"]:
     r"""How the worst-case matching time of ``pattern`` grows with the input length.
 
-    The pattern becomes a position automaton: one state per character-matching
-    item (literal, ``.``, class, ``\d``...) holding its exact set of code points
-    (case-folded under ``(?i)``). ``{m,n}`` with ``n <= 10`` is expanded into
-    copies; larger and unbounded repeats become loops. Anchors and lookarounds
-    are transparent. Two paths can read the same text when the character sets
-    they meet step by step intersect. Then, in order:
+    The pattern, as ``re`` parses it, becomes a position automaton: one state per
+    character-matching item (literal, ``.``, class, ``\d``...) holding its exact set
+    of code points (case-folded under ``(?i)``), with edges counted as often as
+    ``re`` can take them (``(a|a)`` parses as ``a(?:|)``: two ways on). ``{m,n}``
+    with ``n <= 10`` is expanded into copies, larger and unbounded repeats become
+    loops; anchors and lookarounds are transparent. Two paths read the same text
+    when the sets they meet step by step intersect. The rules, in order:
 
-    1. Backreferences are refused (their matching can take exponential time).
-    2. Exponential, refused: inside one loop, two different paths read the same
-       text and come back to the same state. This is a nested quantifier whose
-       repetitions can split the text in several ways (``(a+)+``, ``(a*)*``,
-       ``(\w+\s?)*``, ``(.*a){12}``), or alternatives that can match the same text
-       (``(a|a)*``, ``(a|aa)+``, ``(\d|1)+``). It is allowed when a mandatory
-       character that the inner item cannot match ends each repetition
-       (``^([a-z0-9]+-)*[a-z0-9]+$``), and for alternatives that start alike but
-       never match the same text (``(a|ab)*``).
+    1. Refused: backreferences (``(a)\1``), and quantifiers on something that
+       matches no character (``(?=a)+``).
+    2. Exponential, refused: two different paths read one text around the same
+       loop, back to the same state. That is a nested quantifier whose
+       repetitions can split a text in several ways (``(a+)+``, ``(a*)*``,
+       ``(\w+\s?)*``, ``(.*a){12}``) or alternatives that can match the same text
+       (``(a|a)*``, ``(a|aa)+``, ``(a|a?)+``). It is allowed when a mandatory
+       character the inner repeat cannot match ends each repetition
+       (``^([a-z0-9]+-)*[a-z0-9]+$``, ``^(\d+,)*\d+$``), for alternatives that
+       start alike but never match the same text (``(a|ab)*``), and for
+       alternatives ``re`` merges into one class (``(\d|1)+`` is ``[\d1]+``).
     3. Exponential, refused: a repeat with a minimum above 10 whose body can match
-       the empty string (``(a?){30}``), and a loop-free part that can match one
-       text in more than 1,000 ways (twenty ``a?`` then twenty ``a``).
-    4. Polynomial of degree k: the longest chain of k loops in which each next
-       loop can be reached while the previous one still repeats and can in turn
-       repeat on the same characters (``\d+\d+``, ``^\s*.*\s*$``). An unanchored
-       pattern is searched from every start, which counts as one more loop at the
-       head of a chain, unless the chain ends where the match is already complete
-       (``[a-z]+`` stays linear, ``a+b`` and ``.*a.*`` are quadratic).
-       Lookaround bodies are analysed the same way and their degree adds to the
-       enclosing one, except at the start of an anchored pattern. Degrees above 5
-       are refused.
+       the empty string (``(a?){30}``), and loop-free parts that leave more than
+       1,000 paths alive on one text (twenty ``a?`` then twenty ``a``).
+    4. Polynomial of degree k: the longest chain of k loops where a text can go
+       round one loop and also on to the next, and the next can go round on the
+       same characters (``\d+\d+``, ``.*a.*``, ``^\s*.*\s*$``). An unanchored
+       pattern is searched from every start, one more loop at the head of a chain,
+       unless the chain ends where the match is already complete (``[a-z]+``
+       stays linear, ``a+b`` is quadratic). Lookaround bodies are analysed the
+       same way; their degree adds to the enclosing one, except at the start of
+       an anchored pattern, where they run once. Degrees above 5 are refused.
     5. Otherwise linear.
 
     Patterns over 1,000 characters, and those whose analysis would take more
-    than a fixed budget of steps, are refused without analysis.
+    than a fixed budget of steps (well under a second), are refused.
 
     Raises:
         UnsafePatternError: the pattern does not compile or is refused above;
-            nothing else is raised for any ``str``.
+            nothing else is raised for any ``str`` (``re`` may still warn).
     """
     return "linear" if _assess(pattern)[0] <= 1 else "polynomial"
 
@@ -172,10 +176,13 @@ def analyse_pattern(pattern: str) -> Literal["linear", "polynomial"]:
 def guard_pattern(pattern: str, *, polynomial_limit: int = 10_000) -> GuardedPattern:
     """Compile ``pattern`` for untrusted input, refusing exponential ones.
 
-    Linear patterns take strings of any length. Quadratic ones take strings up to
-    ``polynomial_limit`` characters; a pattern of degree k, or one that can match
-    a text in w > 1 ways, takes ``(polynomial_limit**2 / w) ** (1/k)`` so that its
-    worst case stays within the work of the quadratic case at the limit.
+    Linear patterns take strings of any length. A polynomial pattern of degree k
+    takes strings up to ``(polynomial_limit**2 / c) ** (1/k)`` characters, so that
+    its worst case stays near that of ``a+b`` at ``polynomial_limit`` (about 0.1 s):
+    c is how many paths can stay alive on one text, times 100 when the pattern
+    repeats a group or uses a lookaround (``re`` steps through those about 25 to
+    600 times slower than through a repeated character). A quadratic pattern of
+    single-character repeats, like ``a+b``, gets ``polynomial_limit`` itself.
 
     Raises:
         UnsafePatternError: see `analyse_pattern`.
@@ -183,15 +190,15 @@ def guard_pattern(pattern: str, *, polynomial_limit: int = 10_000) -> GuardedPat
     """
     if polynomial_limit < 1:
         raise ValueError("polynomial_limit must be at least 1")
-    degree, ways = _assess(pattern)
+    degree, cost = _assess(pattern)
     if degree <= 1:
         return GuardedPattern(pattern, None)
-    limit = math.floor((polynomial_limit**2 / ways) ** (1 / degree) + 1e-9)
+    limit = math.floor((polynomial_limit**2 / cost) ** (1 / degree) + 1e-9)
     return GuardedPattern(pattern, max(1, limit))
 
 
 def _assess(pattern: str) -> tuple[int, int]:
-    """(degree, ways) of ``pattern``: worst case about ``ways * n**degree`` steps."""
+    """(degree, cost) of ``pattern``: worst case about ``cost * n**degree`` steps of ``a+b``."""
     if len(pattern) > _MAX_PATTERN:
         detail = f"has {len(pattern)} characters, more than the {_MAX_PATTERN} that can be checked"
         raise UnsafePatternError(pattern, "too_long", detail + " for safety; shorten it")
@@ -199,7 +206,9 @@ def _assess(pattern: str) -> tuple[int, int]:
         re.compile(pattern)
         parsed = _parser.parse(pattern)
         flags = parsed.state.flags
-        degree, ways = _exponent(parsed, parsed, flags, _anchored(parsed, flags), _Budget())
+        degree, ways, slow = _exponent(
+            parsed, parsed, flags, anchored=_anchored(parsed, flags), budget=_Budget()
+        )
     except re.error as exc:
         detail = f"is not a valid regular expression: {exc.msg} at position {exc.pos}"
         raise UnsafePatternError(pattern, "invalid", detail) from None
@@ -207,12 +216,17 @@ def _assess(pattern: str) -> tuple[int, int]:
         raise UnsafePatternError(pattern, "too_complex", _TOO_COMPLEX) from None
     except _RefusalError as refusal:
         raise UnsafePatternError(pattern, refusal.reason, refusal.detail) from None
+    except Warning:  # re's own warnings about the pattern, when filters turn them into errors
+        raise
+    except Exception as exc:  # fail closed: a pattern the analysis cannot finish is refused
+        detail = f"could not be checked for safety ({type(exc).__name__}); please report it"
+        raise UnsafePatternError(pattern, "unchecked", detail) from exc
     if degree > _MAX_DEGREE:
         raise UnsafePatternError(pattern, "polynomial", _too_slow(degree))
     if ways > _MAX_WAYS:
         detail = f"can match one text in more than {_MAX_WAYS} ways; {_EXCLUSIVE}"
         raise UnsafePatternError(pattern, "exponential", "can take exponential time: it " + detail)
-    return max(degree, 1), ways
+    return max(degree, 1), ways * (_SLOW_STEP if slow else 1)
 
 
 _TOO_COMPLEX = "is too complex to check for safety; use fewer nested, counted or optional parts"
@@ -253,7 +267,9 @@ def _items(sub: Sub) -> list[Item]:
 def _anchored(sub: Sub, flags: int) -> bool:
     """Whether every match must start at the beginning of the string."""
     for op, av in _items(sub):
-        if op == _c.AT and (av == _c.AT_BEGINNING_STRING or (av == _c.AT_BEGINNING and not flags & re.MULTILINE)):
+        if op == _c.AT and (
+            av == _c.AT_BEGINNING_STRING or (av == _c.AT_BEGINNING and not flags & re.MULTILINE)
+        ):
             return True
         if op == _c.SUBPATTERN:
             return _anchored(av[3], (flags | av[1]) & ~av[2])
@@ -265,9 +281,9 @@ def _anchored(sub: Sub, flags: int) -> bool:
 
 
 def _exponent(
-    root: Sub, sub: Sub, flags: int, anchored: bool, budget: _Budget
-) -> tuple[int, int]:
-    """(degree, ways) of one pattern or lookaround body; raises `_RefusalError`."""
+    root: Sub, sub: Sub, flags: int, *, anchored: bool, budget: _Budget
+) -> tuple[int, int, bool]:
+    """(degree, ways, slow steps) of one pattern or lookaround body; may raise `_RefusalError`."""
     leading: set[int] = set()
     for item in _items(sub) if anchored else ():
         if item[0] in _LOOKAROUNDS:
@@ -287,12 +303,13 @@ def _exponent(
         raise _RefusalError("exponential", _explain(culprit, root))
     ways = max(auto.ways(whole.first) * max(whole.last.values(), default=1), whole.empty)
     degree = auto.degree(start, set(whole.final))
+    slow = auto.slow or bool(auto.lookarounds)
     for body, body_flags, at_start in auto.lookarounds:
-        body_degree, body_ways = _exponent(root, body, body_flags, True, budget)
+        body_degree, body_ways, _ = _exponent(root, body, body_flags, anchored=True, budget=budget)
         ways = max(ways, body_ways) if at_start else ways * body_ways
         if body_degree:
             degree = max(degree, body_degree) if at_start else max(degree, 1) + body_degree
-    return degree, ways
+    return degree, ways, slow
 
 
 class _Frag(NamedTuple):
@@ -305,8 +322,8 @@ class _Frag(NamedTuple):
     clean: bool  # can match empty without passing a zero-width assertion
 
 
-_EMPTY = _Frag({}, {}, (), 1, True)
-_ZERO_WIDTH = _Frag({}, {}, (), 1, False)
+_EMPTY = _Frag({}, {}, (), 1, clean=True)
+_ZERO_WIDTH = _Frag({}, {}, (), 1, clean=False)
 
 
 def _add(*counts: dict[int, int]) -> dict[int, int]:
@@ -335,9 +352,11 @@ class _Automaton:
         self.follow: list[dict[int, list[tuple[int, int]]]] = []
         self.loops: list[tuple[range, range, Item]] = []  # (nodes, positions, repeat), inner first
         self.loop_nodes: set[int] = set()
+        self.slow = False  # a loop re runs through its general (group) repeat code
         self.lookarounds: list[tuple[Sub, int, bool]] = []
         self.nodes = 0
         self._meets: dict[Pair, bool] = {}
+        self._groups: dict[tuple[int, ...], set[frozenset[int]]] = {}
 
     def node(self) -> int:
         self.nodes += 1
@@ -348,7 +367,7 @@ class _Automaton:
         self.chars.append(chars)
         self.follow.append({})
         here = len(self.chars) - 1
-        return _Frag({here: 1}, {here: 1}, (here,), 0, False)
+        return _Frag({here: 1}, {here: 1}, (here,), 0, clean=False)
 
     def link(self, lasts: dict[int, int], firsts: dict[int, int], node: int) -> None:
         for p, ways in lasts.items():
@@ -439,6 +458,7 @@ class _Automaton:
             )
         self.link(once.last, once.first, node)
         self.loop_nodes.add(node)
+        self.slow |= size > 1 or _items(body)[0][0] not in _CHAR_OPS
         self.loops.append((range(node, self.nodes), range(positions, len(self.chars)), item))
         # re tries each way of matching empty in every mandatory iteration, and once more after
         empty = once.empty ** min(low, 64) * (1 + once.empty if high > low else 1)
@@ -501,21 +521,23 @@ class _Automaton:
     def read(self, candidates: dict[int, int]) -> list[dict[int, int]]:
         """The states after reading one character, for every character, from ``candidates``."""
         self.budget.spend(len(candidates) + 1)
-        order = sorted(candidates)
-        events = sorted(
-            (bound, i, +1 if k == 0 else -1)
-            for i, q in enumerate(order)
-            for lo, hi in self.chars[q]
-            for k, bound in enumerate((lo, hi + 1))
-        )
-        active: set[int] = set()
-        groups: set[frozenset[int]] = set()
-        for at, (bound, i, change) in enumerate(events):
-            self.budget.spend()
-            active.add(i) if change > 0 else active.discard(i)
-            if active and (at + 1 == len(events) or events[at + 1][0] != bound):
-                groups.add(frozenset(active))
-        return [{order[i]: candidates[order[i]] for i in group} for group in groups]
+        order = tuple(sorted(candidates))
+        if order not in self._groups:  # which candidates share a character: a sweep over ranges
+            events = sorted(
+                (bound, +1 if k == 0 else -1, i)
+                for i, q in enumerate(order)
+                for lo, hi in self.chars[q]
+                for k, bound in enumerate((lo, hi + 1))
+            )
+            self.budget.spend(len(events))
+            active: set[int] = set()
+            groups: set[frozenset[int]] = set()
+            for at, (bound, change, i) in enumerate(events):
+                active.add(i) if change > 0 else active.discard(i)
+                if active and (at + 1 == len(events) or events[at + 1][0] != bound):
+                    groups.add(frozenset(active))
+            self._groups[order] = groups
+        return [{order[i]: candidates[order[i]] for i in group} for group in self._groups[order]]
 
     def reach(self, pair: Pair) -> set[Pair]:
         seen: set[Pair] = set()
@@ -542,15 +564,17 @@ class _Automaton:
             ]
         memo: dict[tuple[int, bool], int] = {}
 
-        def longest(p: int, searching: bool) -> int:
+        def longest(p: int, *, searching: bool) -> int:
             if (p, searching) not in memo:
                 memo[p, searching] = _MAX_DEGREE + 1  # a cycle of chained loops: too slow
                 nxt = [q for q in chained[p] if not (searching and q in finals)]
-                memo[p, searching] = 1 + max((longest(q, searching) for q in nxt), default=0)
+                memo[p, searching] = 1 + max(
+                    (longest(q, searching=searching) for q in nxt), default=0
+                )
             return memo[p, searching]
 
-        best = max((longest(p, False) for p in cyclic if p != start), default=0)
-        return best if start is None else max(best, longest(start, True))
+        best = max((longest(p, searching=False) for p in cyclic if p != start), default=0)
+        return best if start is None else max(best, longest(start, searching=True))
 
 
 def _components(
@@ -609,7 +633,9 @@ def _merge(ranges: Iterable[tuple[int, int]]) -> Chars:
 
 def _invert(chars: Chars) -> Chars:
     edges = [-1, *(bound for lo_hi in chars for bound in lo_hi), sys.maxunicode + 1]
-    return tuple((a + 1, b - 1) for a, b in zip(edges[::2], edges[1::2], strict=True) if a + 1 <= b - 1)
+    return tuple(
+        (a + 1, b - 1) for a, b in zip(edges[::2], edges[1::2], strict=True) if a + 1 <= b - 1
+    )
 
 
 def _overlap(a: Chars, b: Chars) -> bool:
@@ -714,6 +740,7 @@ _CATEGORY_TEXT = {
     _c.CATEGORY_WORD: r"\w",
     _c.CATEGORY_NOT_WORD: r"\W",
 }
+_LAZY_OR_POSSESSIVE: dict[int, str] = {_c.MIN_REPEAT: "?", _c.POSSESSIVE_REPEAT: "+"}
 _FLAG_LETTERS = {re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
 
 
@@ -725,14 +752,17 @@ def _explain(item: Item, root: Sub) -> str:
     items = _items(body)
     while len(items) == 1 and items[0][0] == _c.SUBPATTERN:
         items = _items(items[0][1][3])
-    if _has_loop(items):
+    nested = _inner_loop(items)
+    if nested is not None:
+        many = "an unbounded item" if nested[1][1] == _c.MAXREPEAT else "an item over 10 times"
         advice = "for example by ending each repetition with a character the inner one cannot match"
-        inner = items[0] if len(items) == 1 else None
-        if inner and inner[0] in _REPEATS and high == inner[1][1] == _c.MAXREPEAT:
-            merged = _operand(_items(inner[1][2])) + _quantifier(low * inner[1][0], high, inner[0])
+        if items == [nested] and high == nested[1][1] == _c.MAXREPEAT:
+            merged = _operand(_items(nested[1][2])) + _quantifier(
+                low * nested[1][0], high, nested[0]
+            )
             advice = f"for example {_show(_items(root), {id(item): merged})!r}"
         return (
-            f"can take exponential time: {what} itself repeats an unbounded item;"
+            f"can take exponential time: {what} itself repeats {many};"
             f" rewrite it without nested quantifiers ({advice})"
         )
     if items and items[-1][0] == _c.BRANCH:
@@ -746,17 +776,20 @@ def _explain(item: Item, root: Sub) -> str:
     )
 
 
-def _has_loop(items: list[Item]) -> bool:
-    """Whether ``items`` hold a repeat analysed as a loop (unbounded or above 10)."""
-    for op, av in items:
-        if op in _REPEATS and (av[1] > _EXPAND or _has_loop(_items(av[2]))):
-            return True
-        parts = av[3:] if op == _c.SUBPATTERN else [av] if op == _c.ATOMIC_GROUP else ()
-        if any(_has_loop(_items(part)) for part in parts):
-            return True
-        if op == _c.BRANCH and any(_has_loop(_items(alt)) for alt in av[1]):
-            return True
-    return False
+def _inner_loop(items: list[Item]) -> Item | None:
+    """The first repeat in ``items`` analysed as a loop (unbounded or above 10), if any."""
+    for item in items:
+        op, av = item
+        if op in _REPEATS and av[1] > _EXPAND:
+            return item
+        if op in _REPEATS or op == _c.SUBPATTERN:
+            parts = [av[-1]]
+        else:
+            parts = av[1] if op == _c.BRANCH else [av] if op == _c.ATOMIC_GROUP else []
+        for part in parts:
+            if (found := _inner_loop(_items(part))) is not None:
+                return found
+    return None
 
 
 def _show(items: list[Item], replace: dict[int, str] | None = None) -> str:
@@ -781,11 +814,13 @@ def _quantifier(low: int, high: int, op: int) -> str:
     if high == _c.MAXREPEAT:
         text = {0: "*", 1: "+"}.get(low, f"{{{low},}}")
     else:
-        text = "?" if (low, high) == (0, 1) else f"{{{low}}}" if low == high else f"{{{low},{high}}}"
-    return text + {_c.MIN_REPEAT: "?", _c.POSSESSIVE_REPEAT: "+"}.get(op, "")
+        text = (
+            "?" if (low, high) == (0, 1) else f"{{{low}}}" if low == high else f"{{{low},{high}}}"
+        )
+    return text + _LAZY_OR_POSSESSIVE.get(op, "")
 
 
-def _escape(cp: int, in_set: bool = False) -> str:
+def _escape(cp: int, *, in_set: bool = False) -> str:
     char = chr(cp)
     if char in ("\\]^-" if in_set else "\\.^$*+?{}[]()|"):
         return "\\" + char
@@ -799,14 +834,14 @@ def _show_item(item: Item, replace: dict[int, str] | None = None) -> str:  # noq
     if op == _c.LITERAL:
         return _escape(av)
     if op == _c.NOT_LITERAL:
-        return f"[^{_escape(av, True)}]"
+        return f"[^{_escape(av, in_set=True)}]"
     if op == _c.ANY:
         return "."
     if op == _c.IN:
         parts = [
-            _escape(value, True)
+            _escape(value, in_set=True)
             if kind == _c.LITERAL
-            else f"{_escape(value[0], True)}-{_escape(value[1], True)}"
+            else f"{_escape(value[0], in_set=True)}-{_escape(value[1], in_set=True)}"
             if kind == _c.RANGE
             else _CATEGORY_TEXT.get(value, "")
             for kind, value in av

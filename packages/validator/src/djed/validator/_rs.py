@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from ._drafts import Draft
@@ -102,10 +103,10 @@ class RsEngine:
             errors = list(self._validator.iter_errors(instance))
         except ValueError as exc:
             if isinstance(exc, self._rs.ValidationError):
-                raise ValidationError([self._detail(exc)]) from None
+                raise ValidationError(partial(self._details, [exc])) from None
             raise ValidationError([_unsupported(exc)]) from None
         if errors:
-            raise ValidationError([self._detail(e) for e in errors])
+            raise ValidationError(partial(self._details, errors))
         return instance
 
     def is_valid(self, instance: Any) -> bool:
@@ -118,15 +119,17 @@ class RsEngine:
             return False
 
     @staticmethod
-    def _detail(error: Any) -> ErrorDetail:
-        keyword = str(error.schema_path[-1]) if error.schema_path else "schema"
-        return ErrorDetail(
-            path=pointer_join("", *error.instance_path),
-            keyword=keyword,
-            message=str(error.message),
-            schema_path=pointer_join("", *error.schema_path),
-            value=error.instance,
-        )
+    def _details(errors: list[Any]) -> list[ErrorDetail]:
+        return [
+            ErrorDetail(
+                path=pointer_join("", *error.instance_path),
+                keyword=str(error.schema_path[-1]) if error.schema_path else "schema",
+                message=str(error.message),
+                schema_path=pointer_join("", *error.schema_path),
+                value=error.instance,
+            )
+            for error in errors
+        ]
 
 
 def _deep_detail() -> ErrorDetail:
