@@ -13,6 +13,7 @@ from importlib import resources as package_files
 from typing import Any
 
 from ._errors import SchemaError
+from ._fast import FastEngine
 from ._validator import DEFAULT_PATTERN_LIMIT, SchemaValidator
 
 __all__ = ["compile_to_source"]
@@ -84,9 +85,10 @@ def compile_to_source(
         assert_formats=assert_formats,
         pattern_limit=pattern_limit,
     )
-    engine = validator._engine  # noqa: SLF001 - the fast engine keeps its generated source
-    generated: str = engine.module_source  # type: ignore[union-attr]
-    scope: str = engine.scope_name  # type: ignore[union-attr]
+    engine = validator._engine  # noqa: SLF001 - the fast engine can regenerate its source
+    assert isinstance(engine, FastEngine)
+    generated = engine.export_source()
+    scope = engine.scope_name
     if "REGEX_PATTERNS" not in generated:
         generated += "\nREGEX_PATTERNS = {}\n"
     parts = [

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import orjson
-from fastjsonschema import JsonSchemaValueException
 
 from ._errors import ErrorDetail
 from ._inspect import pointer_join
@@ -116,16 +115,15 @@ def instance_pointer(name: str | None, instance: Any) -> str:
     return pointer_join("", *tokens)
 
 
-def to_detail(
-    error: JsonSchemaValueException, instance: Any, locator: SchemaLocator
-) -> ErrorDetail:
-    """One ErrorDetail from a fastjsonschema value exception."""
+def to_detail(error: Any, instance: Any, locator: SchemaLocator) -> ErrorDetail:
+    """One ErrorDetail from a fastjsonschema-style error (``message``, ``name``, ``rule``...)."""
     path = instance_pointer(error.name, instance)
     message = error.message
     if error.name and message.startswith(error.name):
         message = message[len(error.name) :].lstrip()
     keyword = error.rule or "schema"
-    location = locator.locate(error.definition, path)
+    definition = error.definition
+    location = definition if isinstance(definition, str) else locator.locate(definition, path)
     schema_path = "" if location is None else pointer_join(location, keyword)
     return ErrorDetail(
         path=path, keyword=keyword, message=message, schema_path=schema_path, value=error.value

@@ -5,24 +5,22 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
-from fastjsonschema import JsonSchemaDefinitionException, JsonSchemaValueException
+from fastjsonschema import JsonSchemaDefinitionException
 from fastjsonschema.draft04 import CodeGeneratorDraft04
 from fastjsonschema.draft06 import CodeGeneratorDraft06
 from fastjsonschema.draft07 import CodeGeneratorDraft07
-from fastjsonschema.exceptions import JsonSchemaValuesException
 from fastjsonschema.ref_resolver import RefResolver, normalize
 
 from ._convert import SchemaLocator, to_detail
 from ._drafts import Draft
 from ._errors import ErrorDetail, SchemaError, ValidationError
-from ._inspect import SchemaIndex, rewrite_refs
+from ._inspect import SchemaIndex, pointer_join, rewrite_refs
 from ._patterns import PatternInputTooLong, guard_pattern
 from ._refs import NO_FETCH
 
-__all__ = ["FastEngine"]
+__all__ = ["GENERATED_ERRORS", "FastEngine", "too_deep", "too_long"]
 
 _GENERATORS: dict[str, type[CodeGeneratorDraft04]] = {
     "4": CodeGeneratorDraft04,
@@ -31,10 +29,111 @@ _GENERATORS: dict[str, type[CodeGeneratorDraft04]] = {
 }
 
 
+class _GeneratedError(ValidationError):
+    """Raised by the generated code itself, in place of fastjsonschema's exception.
+
+    Taking fastjsonschema's constructor arguments lets the generated function raise
+    our error directly: no catching and raising again on the way out. The entries of
+    ``errors`` are built on first access, from the name fastjsonschema gives and the
+    instance that the caller attaches.
+    """
+
+    locator: SchemaLocator  # set on the per-schema subclass
+    instance: Any = None
+    _errors: list[ErrorDetail] | None = None
+
+    def __init__(
+        self,
+        message: str,
+        value: Any = None,
+        name: str | None = None,
+        definition: Any = None,
+        rule: str | None = None,
+    ) -> None:
+        self.message = message
+        self.value = value
+        self.name = name
+        self.definition = definition
+        self.rule = rule
+
+    @property
+    def errors(self) -> list[ErrorDetail]:
+        """The one error found."""
+        if self._errors is None:
+            self._errors = [to_detail(self, self.instance, self.locator)]
+        return self._errors
+
+
+class _GeneratedManyError(ValidationError):
+    """Raised by the generated code with ``all_errors``: every error found."""
+
+    locator: SchemaLocator
+    instance: Any = None
+    _errors: list[ErrorDetail] | None = None
+
+    def __init__(self, errors: list[_GeneratedError]) -> None:
+        self.found = errors
+
+    @property
+    def errors(self) -> list[ErrorDetail]:
+        """Every error found."""
+        if self._errors is None:
+            self._errors = [to_detail(e, self.instance, self.locator) for e in self.found]
+        return self._errors
+
+
+class _Located(dict[str, Any]):
+    """A subschema that the generated code refers to by its JSON Pointer, not as a literal.
+
+    fastjsonschema writes ``repr(definition)`` into every ``raise``; this makes that a
+    short string constant, which is cheaper to raise and gives exact schema paths.
+    """
+
+    def __init__(self, definition: dict[str, Any], pointer: str) -> None:
+        super().__init__(definition)
+        self.pointer = pointer
+
+    def __repr__(self) -> str:
+        return repr(self.pointer)
+
+
+def _locating(
+    base: type[CodeGeneratorDraft04], pointers: dict[int, str]
+) -> type[CodeGeneratorDraft04]:
+    """A generator class that names each failing subschema by its pointer in ``pointers``."""
+
+    class Locating(base):  # type: ignore[valid-type, misc]
+        def _expand_refs(self, definition: Any) -> Any:
+            expanded = super()._expand_refs(definition)
+            if definition is self._definition and isinstance(expanded, dict):
+                pointer = pointers.get(id(definition))
+                if pointer is not None:
+                    return _Located(expanded, pointer)
+            return expanded
+
+    return Locating
+
+
+def _pointers(document: Any, prefix: str, into: dict[int, str]) -> None:
+    """Record the JSON Pointer of every object inside ``document`` by identity."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            into.setdefault(id(node), prefix + pointer)
+            stack.extend((v, pointer_join(pointer, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, pointer_join(pointer, i)) for i, v in enumerate(node))
+
+
+#: What the generated code raises for invalid data.
+GENERATED_ERRORS = (_GeneratedError, _GeneratedManyError)
+
+
 class FastEngine:
     """A schema compiled to a Python function by fastjsonschema."""
 
-    __slots__ = ("_formats", "_function", "_locator", "module_source", "scope_name")
+    __slots__ = ("_generator_options", "_sources", "formats", "function", "scope_name")
 
     def __init__(
         self,
@@ -60,17 +159,19 @@ class FastEngine:
             document = copy.deepcopy(original)
             resolved.update(rewrite_refs(document, draft, uri, index.anchors).resources)
             resolved[uri] = document
-        store = {normalize(uri): doc for uri, doc in resolved.items()}
-        resolver = RefResolver(index.base_uri, schema, store=store, handlers=NO_FETCH)
-        generator = _GENERATORS[draft](
-            schema,
-            resolver=resolver,
-            formats=dict(formats),
-            use_default=fill_defaults,
-            use_formats=assert_formats,
-            detailed_exceptions=True,
-            fast_fail=not all_errors,
-        )
+        self._sources = (schema, index.base_uri, resolved, draft)
+        self._generator_options = {
+            "formats": dict(formats),
+            "use_default": fill_defaults,
+            "use_formats": assert_formats,
+            "detailed_exceptions": True,
+            "fast_fail": not all_errors,
+        }
+        pointers: dict[int, str] = {}
+        _pointers(schema, "", pointers)
+        for uri in index.documents:
+            _pointers(resolved[uri], uri + "#", pointers)
+        generator, scope = self._generator(_locating(_GENERATORS[draft], pointers))
         try:
             code = generator.func_code
             global_state = generator.global_state
@@ -78,6 +179,13 @@ class FastEngine:
                 pattern: _guarded(pattern, compiled, pattern_limit)
                 for pattern, compiled in global_state["REGEX_PATTERNS"].items()
             }
+            namespace = {"locator": SchemaLocator(schema)}
+            global_state["JsonSchemaValueException"] = type(
+                "ValidationError", (_GeneratedError,), namespace
+            )
+            global_state["JsonSchemaValuesException"] = type(
+                "ValidationError", (_GeneratedManyError,), namespace
+            )
             exec(code, global_state)  # noqa: S102 - code generated from a checked schema
         except SchemaError:
             raise
@@ -86,37 +194,45 @@ class FastEngine:
         except (SyntaxError, RecursionError, MemoryError, ValueError, TypeError) as exc:
             msg = f"schema cannot be compiled ({type(exc).__name__}: {exc})"
             raise SchemaError(msg) from None
-        self.scope_name = resolver.get_scope_name()
-        self._function: Callable[..., Any] = global_state[self.scope_name]
-        self._formats = dict(formats)
-        self._locator = SchemaLocator(schema)
-        self.module_source = generator.global_state_code + "\n" + code
+        self.scope_name = scope
+        self.function: Callable[..., Any] = global_state[scope]
+        self.formats = dict(formats)
+
+    def _generator(self, generator_class: type[CodeGeneratorDraft04]) -> tuple[Any, str]:
+        schema, base_uri, resolved, _draft = self._sources
+        store = {normalize(uri): doc for uri, doc in resolved.items()}
+        resolver = RefResolver(base_uri, schema, store=store, handlers=NO_FETCH)
+        generator = generator_class(schema, resolver=resolver, **self._generator_options)
+        return generator, resolver.get_scope_name()
+
+    def export_source(self) -> str:
+        """The module source fastjsonschema itself writes for this schema (stock exceptions)."""
+        generator, _scope = self._generator(_GENERATORS[self._sources[3]])
+        code = generator.func_code
+        return f"{generator.global_state_code}\n{code}"
 
     def validate(self, instance: Any) -> Any:
-        """Return ``instance`` (with defaults filled if asked) or raise ValidationError."""
+        """Return ``instance`` (with defaults filled if asked) or raise ValidationError.
+
+        :class:`SchemaValidator` inlines this body on its hot path.
+        """
         try:
-            return self._function(instance, self._formats)
-        except JsonSchemaValueException as exc:
-            raise ValidationError(partial(self._details, [exc], instance)) from None
-        except JsonSchemaValuesException as exc:
-            raise ValidationError(partial(self._details, exc.errors, instance)) from None
+            return self.function(instance, self.formats)
+        except GENERATED_ERRORS as exc:
+            exc.instance = instance
+            raise
         except PatternInputTooLong as exc:
-            raise ValidationError([_too_long(exc)]) from None
+            raise ValidationError([too_long(exc)]) from None
         except RecursionError:
-            raise ValidationError([_too_deep()]) from None
+            raise ValidationError([too_deep()]) from None
 
     def is_valid(self, instance: Any) -> bool:
         """Whether ``instance`` matches; never raises for bad data."""
         try:
-            self._function(instance, self._formats)
-        except (JsonSchemaValueException, JsonSchemaValuesException, PatternInputTooLong):
-            return False
-        except RecursionError:
+            self.function(instance, self.formats)
+        except (ValidationError, PatternInputTooLong, RecursionError):
             return False
         return True
-
-    def _details(self, errors: list[JsonSchemaValueException], instance: Any) -> list[ErrorDetail]:
-        return [to_detail(error, instance, self._locator) for error in errors]
 
 
 def _guarded(pattern: str, compiled: re.Pattern[str], limit: int) -> Any:
@@ -125,11 +241,11 @@ def _guarded(pattern: str, compiled: re.Pattern[str], limit: int) -> Any:
     return compiled if guarded.max_length is None else guarded
 
 
-def _too_long(exc: PatternInputTooLong) -> ErrorDetail:
+def too_long(exc: PatternInputTooLong) -> ErrorDetail:
     return ErrorDetail(path="", keyword="pattern", message=str(exc), schema_path="")
 
 
-def _too_deep() -> ErrorDetail:
+def too_deep() -> ErrorDetail:
     return ErrorDetail(
         path="",
         keyword="$ref",

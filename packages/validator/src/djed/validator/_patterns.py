@@ -178,11 +178,13 @@ def guard_pattern(pattern: str, *, polynomial_limit: int = 10_000) -> GuardedPat
 
     Linear patterns take strings of any length. A polynomial pattern of degree k
     takes strings up to ``(polynomial_limit**2 / c) ** (1/k)`` characters, so that
-    its worst case stays near that of ``a+b`` at ``polynomial_limit`` (about 0.1 s):
-    c is how many paths can stay alive on one text, times 100 when the pattern
-    repeats a group or uses a lookaround (``re`` steps through those about 25 to
-    600 times slower than through a repeated character). A quadratic pattern of
-    single-character repeats, like ``a+b``, gets ``polynomial_limit`` itself.
+    its worst case stays near that of ``a+b`` at ``polynomial_limit`` (about 0.1 s
+    at 10,000). The cost c of one backtracking step multiplies how many paths can
+    stay alive on one text, half the longest stretch of the pattern walked between
+    two choices, and 100 when the pattern repeats a group or has a lookaround
+    (``re`` steps through those 25 to 600 times slower than through a repeated
+    character). ``a+b`` and other short quadratic patterns of single-character
+    repeats get ``polynomial_limit`` itself.
 
     Raises:
         UnsafePatternError: see `analyse_pattern`.
@@ -302,6 +304,7 @@ def _exponent(
     if culprit is not None:
         raise _RefusalError("exponential", _explain(culprit, root))
     ways = max(auto.ways(whole.first) * max(whole.last.values(), default=1), whole.empty)
+    ways *= max(1, auto.stretch() // 2)  # the work between two choices grows with its length
     degree = auto.degree(start, set(whole.final))
     slow = auto.slow or bool(auto.lookarounds)
     for body, body_flags, at_start in auto.lookarounds:
@@ -352,7 +355,7 @@ class _Automaton:
         self.follow: list[dict[int, list[tuple[int, int]]]] = []
         self.loops: list[tuple[range, range, Item]] = []  # (nodes, positions, repeat), inner first
         self.loop_nodes: set[int] = set()
-        self.slow = False  # a loop re runs through its general (group) repeat code
+        self.slow = False  # a repeat that re runs through its general (group) repeat code
         self.lookarounds: list[tuple[Sub, int, bool]] = []
         self.nodes = 0
         self._meets: dict[Pair, bool] = {}
@@ -433,6 +436,7 @@ class _Automaton:
         node, positions = self.node(), len(self.chars)
         copies = [self.seq(body, flags)]
         size = len(self.chars) - positions
+        self.slow |= size > 1 or _items(body)[0][0] not in _CHAR_OPS  # not re's REPEAT_ONE
         if not size and high > 1:
             shown = _operand(_items(body))
             raise _RefusalError(
@@ -458,7 +462,6 @@ class _Automaton:
             )
         self.link(once.last, once.first, node)
         self.loop_nodes.add(node)
-        self.slow |= size > 1 or _items(body)[0][0] not in _CHAR_OPS
         self.loops.append((range(node, self.nodes), range(positions, len(self.chars)), item))
         # re tries each way of matching empty in every mandatory iteration, and once more after
         empty = once.empty ** min(low, 64) * (1 + once.empty if high > low else 1)
@@ -538,6 +541,15 @@ class _Automaton:
                     groups.add(frozenset(active))
             self._groups[order] = groups
         return [{order[i]: candidates[order[i]] for i in group} for group in self._groups[order]]
+
+    def stretch(self) -> int:
+        """Most positions one path walks without going round a loop."""
+        longest = [1] * len(self.chars)
+        for p, follow in enumerate(self.follow):  # such edges always go to later positions
+            for q, made in follow.items():
+                if q > p and any(node not in self.loop_nodes for node, _ in made):
+                    longest[q] = max(longest[q], longest[p] + 1)
+        return max(longest, default=1)
 
     def reach(self, pair: Pair) -> set[Pair]:
         seen: set[Pair] = set()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from ._drafts import Draft
 from ._errors import ErrorDetail, SchemaError, ValidationError
 from ._inspect import pointer_join
 
-__all__ = ["MAX_RS_DEPTH", "RsEngine", "rs_available"]
+__all__ = ["MAX_RS_DEPTH", "RsEngine", "RsValidationError", "rs_available", "unsupported"]
 
 #: Deepest data the rs engine accepts with a recursive schema: deeper data would
 #: overflow the native stack (a crash no Python code can catch).
@@ -40,10 +39,35 @@ def _too_deep(instance: Any) -> bool:
     return False
 
 
+class RsValidationError(ValidationError):
+    """jsonschema-rs's errors, turned into ErrorDetail entries on first access."""
+
+    _errors: list[ErrorDetail] | None = None
+
+    def __init__(self, found: list[Any]) -> None:
+        self.found = found
+
+    @property
+    def errors(self) -> list[ErrorDetail]:
+        """Every error found."""
+        if self._errors is None:
+            self._errors = [
+                ErrorDetail(
+                    path=pointer_join("", *error.instance_path),
+                    keyword=str(error.schema_path[-1]) if error.schema_path else "schema",
+                    message=str(error.message),
+                    schema_path=pointer_join("", *error.schema_path),
+                    value=error.instance,
+                )
+                for error in self.found
+            ]
+        return self._errors
+
+
 class RsEngine:
     """A schema compiled by jsonschema-rs; the only engine for drafts 2019-09 and 2020-12."""
 
-    __slots__ = ("_all_errors", "_recursive", "_rs", "_validator")
+    __slots__ = ("_all_errors", "_recursive", "_rs", "_validator", "error_class", "plain_validate")
 
     def __init__(
         self,
@@ -91,6 +115,9 @@ class RsEngine:
             raise SchemaError(f"jsonschema-rs refused the schema: {first_line}") from None
         self._all_errors = all_errors
         self._recursive = recursive
+        self.error_class: type[ValueError] = jsonschema_rs.ValidationError
+        #: jsonschema-rs's own validate, when nothing needs doing around it (the hot path).
+        self.plain_validate = None if all_errors or recursive else self._validator.validate
 
     def validate(self, instance: Any) -> Any:
         """Return ``instance`` or raise ValidationError."""
@@ -103,10 +130,10 @@ class RsEngine:
             errors = list(self._validator.iter_errors(instance))
         except ValueError as exc:
             if isinstance(exc, self._rs.ValidationError):
-                raise ValidationError(partial(self._details, [exc])) from None
-            raise ValidationError([_unsupported(exc)]) from None
+                raise RsValidationError([exc]) from None
+            raise ValidationError([unsupported(exc)]) from None
         if errors:
-            raise ValidationError(partial(self._details, errors))
+            raise RsValidationError(errors)
         return instance
 
     def is_valid(self, instance: Any) -> bool:
@@ -118,19 +145,6 @@ class RsEngine:
         except ValueError:
             return False
 
-    @staticmethod
-    def _details(errors: list[Any]) -> list[ErrorDetail]:
-        return [
-            ErrorDetail(
-                path=pointer_join("", *error.instance_path),
-                keyword=str(error.schema_path[-1]) if error.schema_path else "schema",
-                message=str(error.message),
-                schema_path=pointer_join("", *error.schema_path),
-                value=error.instance,
-            )
-            for error in errors
-        ]
-
 
 def _deep_detail() -> ErrorDetail:
     return ErrorDetail(
@@ -141,5 +155,5 @@ def _deep_detail() -> ErrorDetail:
     )
 
 
-def _unsupported(exc: ValueError) -> ErrorDetail:
+def unsupported(exc: ValueError) -> ErrorDetail:
     return ErrorDetail(path="", keyword="type", message=f"is not JSON data: {exc}", schema_path="")

@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ._drafts import FAST_DRAFTS, detect_draft
-from ._errors import SchemaError
-from ._fast import FastEngine
+from ._errors import SchemaError, ValidationError
+from ._fast import GENERATED_ERRORS, FastEngine, too_deep, too_long
 from ._formats import FORMAT_CHECKERS
 from ._inspect import inspect_schema
-from ._patterns import UnsafePatternError, guard_pattern
+from ._patterns import PatternInputTooLong, UnsafePatternError, guard_pattern
 from ._refs import build_store, check_refs
-from ._rs import RsEngine, rs_available
+from ._rs import RsEngine, RsValidationError, rs_available, unsupported
 
 __all__ = ["DEFAULT_PATTERN_LIMIT", "Engine", "SchemaValidator"]
 
@@ -65,7 +65,18 @@ class SchemaValidator:
             polynomial; longer strings fail validation with a message saying so.
     """
 
-    __slots__ = ("_engine", "all_errors", "draft", "engine", "fill_defaults", "schema")
+    __slots__ = (
+        "_engine",
+        "_formats",
+        "_function",
+        "_rs_error",
+        "_rs_validate",
+        "all_errors",
+        "draft",
+        "engine",
+        "fill_defaults",
+        "schema",
+    )
 
     def __init__(
         self,
@@ -88,6 +99,8 @@ class SchemaValidator:
         self.all_errors = all_errors
         self.fill_defaults = fill_defaults
         self.engine = self._choose_engine(engine)
+        self._function: Callable[..., Any] | None = None
+        self._rs_validate: Callable[[Any], None] | None = None
         checkers = _check_formats(formats)
         if self.engine == "rs":
             if fill_defaults:
@@ -102,6 +115,8 @@ class SchemaValidator:
                 all_errors=all_errors,
                 recursive=bool(index.refs) or _mentions_dynamic_refs(schema),
             )
+            self._rs_validate = self._engine.plain_validate
+            self._rs_error = self._engine.error_class
             return
         index = inspect_schema(schema, self.draft)
         check_refs(schema, index, build_store(schema, index, resources, self.draft))
@@ -120,6 +135,9 @@ class SchemaValidator:
             all_errors=all_errors,
             pattern_limit=pattern_limit,
         )
+        if not fill_defaults:
+            self._function = self._engine.function
+            self._formats = self._engine.formats
 
     def _choose_engine(self, engine: Engine) -> Literal["fast", "rs"]:
         if engine not in {"auto", "fast", "rs"}:
@@ -138,9 +156,31 @@ class SchemaValidator:
 
         With ``fill_defaults=True`` the return value is a filled-in copy.
         """
-        if self.fill_defaults:
-            instance = copy.deepcopy(instance)
-        return self._engine.validate(instance)
+        function = self._function
+        if function is None:
+            rs_validate = self._rs_validate
+            if rs_validate is None:
+                if self.fill_defaults:
+                    instance = copy.deepcopy(instance)
+                return self._engine.validate(instance)
+            # The rs engine's validate, inlined: its other hot path.
+            try:
+                rs_validate(instance)
+            except ValueError as exc:
+                if isinstance(exc, self._rs_error):
+                    raise RsValidationError([exc]) from None
+                raise ValidationError([unsupported(exc)]) from None
+            return instance
+        # The fast engine's validate, inlined: this is the hot path.
+        try:
+            return function(instance, self._formats)
+        except GENERATED_ERRORS as exc:
+            exc.instance = instance  # paths are worked out only if someone reads them
+            raise
+        except PatternInputTooLong as exc:
+            raise ValidationError([too_long(exc)]) from None
+        except RecursionError:
+            raise ValidationError([too_deep()]) from None
 
     def is_valid(self, instance: Any) -> bool:
         """Whether the instance matches the schema; never raises for bad data."""
