@@ -245,3 +245,23 @@ class TestDrafts:
         monkeypatch.setitem(sys.modules, "jsonschema_rs", None)
         with pytest.raises(SchemaError, match=r"pip install 'djed-validator\[rs\]'"):
             SchemaValidator({"$schema": "https://json-schema.org/draft/2020-12/schema"})
+
+
+class TestOddData:
+    @pytest.mark.parametrize("engine", ["fast", "rs"])
+    def test_non_json_values(self, engine: str) -> None:
+        """Python objects that are not JSON data are invalid, never a crash."""
+        validator = SchemaValidator({"type": "array"}, engine=engine)  # type: ignore[arg-type]
+        for value in ({1, 2}, object()):
+            with pytest.raises(ValidationError):
+                validator.validate(value)
+            assert validator.is_valid(value) is False
+
+    def test_error_is_picklable(self) -> None:
+        """A ValidationError survives pickling with its entries (for process pools)."""
+        import pickle
+
+        with pytest.raises(ValidationError) as info:
+            SchemaValidator(INVOICE).validate({"number": 1, "lines": []})
+        copy_ = pickle.loads(pickle.dumps(info.value))
+        assert copy_.errors == info.value.errors

@@ -83,4 +83,5 @@ class ValidationError(ValidatorError):
         return f"ValidationError({self.errors!r})"
 
     def __reduce__(self) -> tuple[type[ValidationError], tuple[list[ErrorDetail]]]:
-        return (type(self), (self.errors,))
+        # Pickled as the plain public class, whatever engine-specific subclass raised it.
+        return (ValidationError, (self.errors,))

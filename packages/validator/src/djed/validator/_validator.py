@@ -166,9 +166,9 @@ class SchemaValidator:
             # The rs engine's validate, inlined: its other hot path.
             try:
                 rs_validate(instance)
-            except ValueError as exc:
-                if isinstance(exc, self._rs_error):
-                    raise RsValidationError([exc]) from None
+            except self._rs_error as exc:
+                raise RsValidationError([exc]) from None
+            except ValueError as exc:  # data jsonschema-rs cannot read (not JSON)
                 raise ValidationError([unsupported(exc)]) from None
             return instance
         # The fast engine's validate, inlined: this is the hot path.
