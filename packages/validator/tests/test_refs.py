@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from djed.validator import SchemaError, SchemaValidator
+from djed.validator import SchemaError, SchemaValidator, ValidationError
 
 NESTED_ID_RELATIVE = {
     "$id": "https://shop.example/order.json",
@@ -95,11 +95,9 @@ class TestScopes:
                 "properties": {"q": {"$ref": "#/definitions/qty"}},
             }
         )
-        errors = []
-        try:
+        with pytest.raises(ValidationError) as info:
             validator.validate({"q": 0})
-        except Exception as exc:  # noqa: BLE001 - inspected below
-            errors = getattr(exc, "errors", [])
+        errors = info.value.errors
         assert [(e.path, e.schema_path) for e in errors] == [("/q", "/definitions/qty/minimum")]
 
     def test_metaschema_needs_a_resource(self) -> None:
