@@ -100,6 +100,7 @@ REFUSED = [
     (r"(a)\1", "backreference"),
     (r"(?P<x>a+)(?P=x)", "backreference"),
     (r"(?=a)+", "empty_repeat"),
+    (r"^(?:){2,}", "empty_repeat"),
     ("a" * 1001, "too_long"),
     ("[ab]?" * 200, "too_complex"),
 ]

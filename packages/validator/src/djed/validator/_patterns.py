@@ -436,7 +436,8 @@ class _Automaton:
         node, positions = self.node(), len(self.chars)
         copies = [self.seq(body, flags)]
         size = len(self.chars) - positions
-        self.slow |= size > 1 or _items(body)[0][0] not in _CHAR_OPS  # not re's REPEAT_ONE
+        inner = _items(body)
+        self.slow |= not (len(inner) == 1 and inner[0][0] in _CHAR_OPS)  # re's general REPEAT
         if not size and high > 1:
             shown = _operand(_items(body))
             raise _RefusalError(
