@@ -1,0 +1,41 @@
+"""Circuit breakers, retries, timeouts, bulkheads and durable fallbacks, on tenacity.
+
+>>> from djed.breaker import CircuitBreaker, CircuitOpenError
+>>> payments = CircuitBreaker("payments", failure_rate_threshold=50, minimum_calls=10)
+>>> @payments
+... def charge(order_id: int) -> str:
+...     return "charged"
+>>> charge(7)
+'charged'
+"""
+
+from __future__ import annotations
+
+from ._breaker import CircuitBreaker, State, StateListener
+from ._errors import (
+    BreakerConfigError,
+    BreakerError,
+    BulkheadFullError,
+    CallTimeoutError,
+    CircuitOpenError,
+)
+
+__all__ = [
+    "BreakerConfigError",
+    "BreakerError",
+    "BulkheadFullError",
+    "CallTimeoutError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "State",
+    "StateListener",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        return version("djed-breaker")
+    msg = f"module 'djed.breaker' has no attribute {name!r}"
+    raise AttributeError(msg)
