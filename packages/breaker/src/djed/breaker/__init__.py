@@ -19,14 +19,20 @@ from ._errors import (
     CallTimeoutError,
     CircuitOpenError,
 )
+from ._guard import SKIP, Guard, Stale
+from ._retry import Retry
 
 __all__ = [
+    "SKIP",
     "BreakerConfigError",
     "BreakerError",
     "BulkheadFullError",
     "CallTimeoutError",
     "CircuitBreaker",
     "CircuitOpenError",
+    "Guard",
+    "Retry",
+    "Stale",
     "State",
     "StateListener",
 ]
