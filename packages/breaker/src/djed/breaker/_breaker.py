@@ -147,6 +147,7 @@ class CircuitBreaker:
             and window == "count"
         )
         self._lock = threading.Lock()
+        self._adopting = threading.local()
         self._state = _CLOSED
         self._consecutive = 0
         self._trips = 0
@@ -192,6 +193,34 @@ class CircuitBreaker:
     def reset(self) -> None:
         """Close the breaker and forget its history."""
         self._change(_CLOSED, reason="reset")
+
+    def adopt(self, state: State, *, open_for: float | None = None, reason: str = "remote") -> None:
+        """Take a state decided elsewhere (another replica), without recording a call.
+
+        ``open_for`` is how long an adopted ``OPEN`` lasts from now (default: this
+        breaker's current open period). Listeners and the log see the transition,
+        with ``reason``; a listener can tell adopted changes by :attr:`adopting`.
+        """
+        with self._lock:
+            if self._state is state:
+                return
+            self._adopting.active = True
+            try:
+                old = self._transition(state)
+                if state is _OPEN and open_for is not None:
+                    self._open_for = max(0.0, open_for)
+            finally:
+                self._adopting.active = False
+        self._adopting.active = True
+        try:
+            self._announce(old, state, reason)
+        finally:
+            self._adopting.active = False
+
+    @property
+    def adopting(self) -> bool:
+        """True while listeners hear about a state taken with :meth:`adopt`."""
+        return bool(getattr(self._adopting, "active", False))
 
     def stats(self) -> dict[str, Any]:
         """State, window totals and counters."""
