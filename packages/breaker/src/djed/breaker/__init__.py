@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from ._breaker import CircuitBreaker, State, StateListener
+from ._bulkhead import Bulkhead
 from ._errors import (
     BreakerConfigError,
     BreakerError,
@@ -20,17 +21,27 @@ from ._errors import (
     CircuitOpenError,
 )
 from ._guard import SKIP, Guard, Stale
+from ._outbox import DrainResult, Outbox, OutboxError, OutboxItem
+from ._replay import Queued, QueueForRetry, Replayer
 from ._retry import Retry
 
 __all__ = [
     "SKIP",
     "BreakerConfigError",
     "BreakerError",
+    "Bulkhead",
     "BulkheadFullError",
     "CallTimeoutError",
     "CircuitBreaker",
     "CircuitOpenError",
+    "DrainResult",
     "Guard",
+    "Outbox",
+    "OutboxError",
+    "OutboxItem",
+    "QueueForRetry",
+    "Queued",
+    "Replayer",
     "Retry",
     "Stale",
     "State",

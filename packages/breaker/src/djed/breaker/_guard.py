@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ParamSpec, TypeVar
 
 from ._breaker import CircuitBreaker
+from ._bulkhead import Bulkhead
 from ._errors import BreakerConfigError, CallTimeoutError
+from ._replay import QueueForRetry
 from ._retry import Retry
 
 __all__ = ["SKIP", "Guard", "Stale"]
@@ -75,13 +77,15 @@ class Guard:
     >>> guard = Guard(payments, retry=Retry(attempts=3), timeout=2.0, fallback=SKIP)
     >>> guard.call(send_receipt, order)  # doctest: +SKIP
 
-    Order, from the outside in: fallback, retries, breaker, timeout. Each retry
-    attempt goes through the breaker (counted, and refused once it opens); a
-    timeout counts as a failure of that attempt. The fallback is used when the
+    Order, from the outside in: fallback, retries, bulkhead, breaker, timeout.
+    Each retry attempt goes through the breaker (counted, and refused once it
+    opens); a timeout counts as a failure of that attempt; a full bulkhead refuses
+    the attempt without counting against the dependency. The fallback is used when the
     call finally fails with an exception matched by ``fallback_on`` (default:
     every ``Exception``, including :class:`CircuitOpenError`). A fallback is a
     value, a callable taking ``(error, *args, **kwargs)``, :data:`SKIP` (return
-    ``None``) or a :class:`Stale` store.
+    ``None``), a :class:`Stale` store, or :class:`QueueForRetry` (the arguments go
+    to a durable outbox and the call returns :class:`Queued`).
 
     Timeouts: async calls are cancelled at the deadline. A sync call cannot be
     interrupted in Python, so with ``timeout`` it runs in a worker thread; at the
@@ -96,6 +100,7 @@ class Guard:
         *,
         retry: Retry | None = None,
         timeout: float | None = None,
+        bulkhead: Bulkhead | None = None,
         fallback: Any = _NO_FALLBACK,
         fallback_on: tuple[type[BaseException], ...] = (Exception,),
         max_workers: int = 16,
@@ -105,6 +110,7 @@ class Guard:
         self.breaker = breaker
         self.retry = retry
         self.timeout = timeout
+        self.bulkhead = bulkhead
         self.fallback = fallback
         self.fallback_on = fallback_on
         self._max_workers = max_workers
@@ -131,10 +137,11 @@ class Guard:
             raise CallTimeoutError(self.name, timeout) from None
 
     def _attempt(self, function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        if self.breaker is None:
-            return self._with_timeout(function, *args, **kwargs)
         timed: Callable[[], R] = functools.partial(self._with_timeout, function, *args, **kwargs)
-        return self.breaker.call(timed)
+        guarded = timed if self.breaker is None else functools.partial(self.breaker.call, timed)
+        if self.bulkhead is None:
+            return guarded()
+        return self.bulkhead.call(guarded)
 
     def call(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``function`` under every protection of this guard."""
@@ -165,6 +172,8 @@ class Guard:
             if not found:
                 raise error
             return value
+        if isinstance(fallback, QueueForRetry):
+            return fallback.enqueue(args, kwargs)
         if callable(fallback):
             return fallback(error, *args, **kwargs)
         return fallback
@@ -183,9 +192,14 @@ class Guard:
             except TimeoutError:
                 raise CallTimeoutError(self.name, self.timeout) from None
 
-        if self.breaker is None:
-            return await timed()
-        return await self.breaker.call_async(timed)
+        async def guarded() -> R:
+            if self.breaker is None:
+                return await timed()
+            return await self.breaker.call_async(timed)
+
+        if self.bulkhead is None:
+            return await guarded()
+        return await self.bulkhead.call_async(guarded)
 
     async def call_async(
         self, function: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
@@ -201,6 +215,10 @@ class Guard:
         except self.fallback_on as error:
             if self.fallback is _NO_FALLBACK:
                 raise
+            if isinstance(self.fallback, QueueForRetry):
+                # A durable write (fsync): keep it off the event loop.
+                queued: Any = await asyncio.to_thread(self.fallback.enqueue, args, kwargs)
+                return queued  # type: ignore[no-any-return]
             value = self._fallback(error, stale, args, kwargs)
             if inspect.isawaitable(value):
                 value = await value
