@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._guard import SKIP, Guard, Stale
 from ._outbox import DrainResult, Outbox, OutboxError, OutboxItem
+from ._registry import BreakerRegistry, breakers
 from ._replay import Queued, QueueForRetry, Replayer
 from ._retry import Retry
 
@@ -29,6 +30,7 @@ __all__ = [
     "SKIP",
     "BreakerConfigError",
     "BreakerError",
+    "BreakerRegistry",
     "Bulkhead",
     "BulkheadFullError",
     "CallTimeoutError",
@@ -46,6 +48,7 @@ __all__ = [
     "Stale",
     "State",
     "StateListener",
+    "breakers",
 ]
 
 

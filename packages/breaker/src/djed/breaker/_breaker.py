@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from . import _metrics
 from ._errors import BreakerConfigError, CircuitOpenError
 from ._window import FAILURE, SLOW, CountWindow, TimeWindow
 
@@ -160,6 +161,7 @@ class CircuitBreaker:
         )
         # Counters for statistics and metrics (plain ints: cheap, approximate under contention).
         self.calls = self.failures = self.slow_calls = self.rejections = self.ignored = 0
+        _metrics.track(self)
 
     # -- state ---------------------------------------------------------------
 

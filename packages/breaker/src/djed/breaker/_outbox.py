@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Self
 
+from . import _metrics
 from ._errors import BreakerError
 
 __all__ = ["DrainResult", "Outbox", "OutboxError", "OutboxItem"]
@@ -156,6 +157,7 @@ class Outbox:
         if busy_timeout < 0 or lease_seconds < 0:
             raise OutboxError("busy_timeout and lease_seconds must not be negative")
         self.path = os.fspath(path)
+        _metrics.track(self)
         if self.path in ("", ":memory:"):
             raise OutboxError(f"an outbox needs a file path, not {self.path!r}")
         self.max_attempts = max_attempts

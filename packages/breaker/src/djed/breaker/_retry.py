@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import tenacity
 
+from . import _metrics
 from ._errors import BreakerConfigError, BreakerError
 
 __all__ = ["Retry"]
@@ -40,7 +41,16 @@ class Retry:
     the breaker's own refusals (:class:`BreakerError`) never are.
     """
 
-    __slots__ = ("_retry_on", "_sleep", "_sleep_async", "attempts", "initial", "maximum")
+    __slots__ = (
+        "__weakref__",
+        "_retry_on",
+        "_sleep",
+        "_sleep_async",
+        "attempts",
+        "initial",
+        "maximum",
+        "retries",
+    )
 
     def __init__(
         self,
@@ -68,6 +78,8 @@ class Retry:
         self.maximum = maximum
         self._sleep = sleep
         self._sleep_async = sleep_async
+        self.retries = 0  # attempts after a first failure, for metrics
+        _metrics.track(self)
 
     def should_retry(self, error: BaseException) -> bool:
         """Whether ``error`` is worth another attempt."""
@@ -94,6 +106,7 @@ class Retry:
             if replay.error is not None:
                 error, replay.error = replay.error, None
                 raise error
+            self.retries += 1
             return function(*args, **kwargs)
 
         retrying = tenacity.Retrying(sleep=self._sleep, **self._options())
@@ -114,6 +127,7 @@ class Retry:
             if replay.error is not None:
                 error, replay.error = replay.error, None
                 raise error
+            self.retries += 1
             return await function(*args, **kwargs)
 
         retrying = tenacity.AsyncRetrying(sleep=self._sleep_async, **self._options())
