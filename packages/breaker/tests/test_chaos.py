@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from djed.breaker import CircuitBreaker, Guard, State
+from djed.breaker import CircuitBreaker, Guard
 
 TIMEOUT = 0.2
 OPEN_DURATION = 0.5
@@ -106,17 +106,17 @@ class TestChaos:
 
         for _ in range(200):
             call()
-        assert breaker.stats()["trips"] >= 1 or breaker.state is not State.CLOSED
+        assert breaker.stats()["trips"] >= 1 or breaker.stats()["state"] != "closed"
         dependency.mode = "hang"
         for _ in range(60):
             call()
             time.sleep(0.005)
-        assert breaker.state in {State.OPEN, State.HALF_OPEN}
+        assert breaker.stats()["state"] in {"open", "half_open"}
         dependency.mode = "healthy"
         time.sleep(OPEN_DURATION)  # one open period after the dependency healed
         recovered = [call() for _ in range(3)]
         assert recovered == [b'{"EUR": 1.08}'] * 3
-        assert breaker.state is State.CLOSED
+        assert breaker.stats()["state"] == "closed"
         for _ in range(50):
             assert call() == b'{"EUR": 1.08}'
 
