@@ -499,6 +499,18 @@ class CircuitBreaker:
 
             @functools.wraps(function)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                # The body of call_async() for the closed fast path, inlined: one coroutine
+                # fewer per call.
+                if self._state is _CLOSED and self._plain:
+                    try:
+                        result = await function(*args, **kwargs)
+                    except BaseException as exc:
+                        self._finish_error(exc, False, 0.0)  # noqa: FBT003 - hot path
+                        raise
+                    self.calls += 1
+                    window = self._window
+                    window._ring[next(window._counter) % window.size] = 0  # type: ignore[union-attr]  # noqa: SLF001
+                    return result
                 return await self.call_async(function, *args, **kwargs)
 
             return async_wrapper  # type: ignore[return-value]
