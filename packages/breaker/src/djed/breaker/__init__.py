@@ -25,6 +25,7 @@ from ._outbox import DrainResult, Outbox, OutboxError, OutboxItem
 from ._registry import BreakerRegistry, breakers
 from ._replay import Queued, QueueForRetry, Replayer
 from ._retry import Retry
+from ._shared import RedisSharedState
 
 __all__ = [
     "SKIP",
@@ -43,6 +44,7 @@ __all__ = [
     "OutboxItem",
     "QueueForRetry",
     "Queued",
+    "RedisSharedState",
     "Replayer",
     "Retry",
     "Stale",
