@@ -405,3 +405,23 @@ class TestConfiguration:
         with pytest.raises(BreakerConfigError, match=match):
             CircuitBreaker("x", **options)
         assert issubclass(BreakerConfigError, ValueError)
+
+
+class TestSpanEvents:
+    def test_transition_adds_a_span_event(self) -> None:
+        """Inside a recording OpenTelemetry span, each transition adds a span event."""
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        cb = breaker(FakeClock())
+        with provider.get_tracer("test").start_as_current_span("checkout"):
+            fail(cb, 4)
+        (span,) = exporter.get_finished_spans()
+        (event,) = span.events
+        assert event.name == "circuit_breaker.state_change"
+        assert event.attributes is not None
+        assert dict(event.attributes)["to"] == "open"
