@@ -1,0 +1,38 @@
+"""Stale-while-revalidate caching with stampede protection and a predictive prefetcher.
+
+>>> from djed.cache import SyncCache
+>>> cache = SyncCache(ttl=60, stale_ttl=300)
+>>> cache.set("greeting", "hello")
+>>> cache.get("greeting")
+'hello'
+"""
+
+from __future__ import annotations
+
+from ._async import Cache
+from ._backend import AsyncBackend, Entry, SyncBackend
+from ._common import CacheStats
+from ._keys import CacheKeyError
+from ._memory import AsyncMemoryBackend, MemoryBackend
+from ._sync import SyncCache
+
+__all__ = [
+    "AsyncBackend",
+    "AsyncMemoryBackend",
+    "Cache",
+    "CacheKeyError",
+    "CacheStats",
+    "Entry",
+    "MemoryBackend",
+    "SyncBackend",
+    "SyncCache",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        return version("djed-cache")
+    msg = f"module 'djed.cache' has no attribute {name!r}"
+    raise AttributeError(msg)
