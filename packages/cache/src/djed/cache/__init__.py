@@ -12,9 +12,12 @@ from __future__ import annotations
 from ._async import Cache
 from ._backend import AsyncBackend, Entry, SyncBackend
 from ._common import CacheStats
+from ._evaluate import Evaluation, PlanScore, evaluate
 from ._keys import CacheKeyError
 from ._memory import AsyncMemoryBackend, MemoryBackend
+from ._model import NavigationModel
 from ._sync import SyncCache
+from ._traces import read_trace, synthetic_sessions, write_trace
 
 __all__ = [
     "AsyncBackend",
@@ -23,9 +26,16 @@ __all__ = [
     "CacheKeyError",
     "CacheStats",
     "Entry",
+    "Evaluation",
     "MemoryBackend",
+    "NavigationModel",
+    "PlanScore",
     "SyncBackend",
     "SyncCache",
+    "evaluate",
+    "read_trace",
+    "synthetic_sessions",
+    "write_trace",
 ]
 
 
