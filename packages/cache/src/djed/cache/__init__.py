@@ -14,10 +14,14 @@ from ._backend import AsyncBackend, Entry, SyncBackend
 from ._common import CacheStats
 from ._evaluate import Evaluation, PlanScore, evaluate
 from ._keys import CacheKeyError
+from ._lock import Lease, RedisLock, SyncRedisLock
 from ._memory import AsyncMemoryBackend, MemoryBackend
 from ._model import NavigationModel
+from ._redis import RedisBackend, SyncRedisBackend
+from ._serializers import OrjsonSerializer, PickleSerializer, SerializationError, Serializer
 from ._sync import SyncCache
 from ._traces import read_trace, synthetic_sessions, write_trace
+from ._twolevel import SyncTwoLevelBackend, TwoLevelBackend
 
 __all__ = [
     "AsyncBackend",
@@ -27,11 +31,22 @@ __all__ = [
     "CacheStats",
     "Entry",
     "Evaluation",
+    "Lease",
     "MemoryBackend",
     "NavigationModel",
+    "OrjsonSerializer",
+    "PickleSerializer",
     "PlanScore",
+    "RedisBackend",
+    "RedisLock",
+    "SerializationError",
+    "Serializer",
     "SyncBackend",
     "SyncCache",
+    "SyncRedisBackend",
+    "SyncRedisLock",
+    "SyncTwoLevelBackend",
+    "TwoLevelBackend",
     "evaluate",
     "read_trace",
     "synthetic_sessions",
