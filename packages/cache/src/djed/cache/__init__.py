@@ -17,6 +17,7 @@ from ._keys import CacheKeyError
 from ._lock import Lease, RedisLock, SyncRedisLock
 from ._memory import AsyncMemoryBackend, MemoryBackend
 from ._model import NavigationModel
+from ._prefetch import Prefetcher, PrefetchMiddleware
 from ._redis import RedisBackend, SyncRedisBackend
 from ._serializers import OrjsonSerializer, PickleSerializer, SerializationError, Serializer
 from ._sync import SyncCache
@@ -37,6 +38,8 @@ __all__ = [
     "OrjsonSerializer",
     "PickleSerializer",
     "PlanScore",
+    "PrefetchMiddleware",
+    "Prefetcher",
     "RedisBackend",
     "RedisLock",
     "SerializationError",
