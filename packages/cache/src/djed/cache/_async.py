@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 from ._backend import AsyncBackend, Entry
 from ._common import CacheSettings, Spec, dependency_down, format_tags
 from ._keys import KeyBuilder
+from ._lock import RedisLock
 from ._memory import AsyncMemoryBackend, MemoryBackend
 
 __all__ = ["Cache"]
@@ -30,8 +31,10 @@ class Cache(CacheSettings):
 
     The backend is memory by default; pass a :class:`MemoryBackend`, a Redis or a
     two-level backend. Concurrent misses of one key in this process share one
-    load (single flight); a stale value is served at once while one background
-    task refreshes it.
+    load (single flight); with ``lock=RedisLock(...)`` processes share it too:
+    the one holding the key's lease loads, the others wait (up to
+    ``lock_lease`` seconds) for its value. A stale value is served at once
+    while one background task refreshes it.
     """
 
     def __init__(
@@ -43,6 +46,8 @@ class Cache(CacheSettings):
         negative_ttl: float | None = None,
         namespace: str = "",
         clock: Callable[[], float] = time.time,
+        lock: RedisLock | None = None,
+        lock_lease: float = 10.0,
     ) -> None:
         super().__init__(
             ttl=ttl,
@@ -58,6 +63,8 @@ class Cache(CacheSettings):
         self.backend: AsyncBackend = (
             AsyncMemoryBackend(backend) if isinstance(backend, MemoryBackend) else backend
         )
+        self.lock = lock
+        self.lock_lease = lock_lease
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -159,14 +166,7 @@ class Cache(CacheSettings):
         flight = asyncio.get_running_loop().create_future()
         self._flights[full] = flight
         try:
-            started = time.perf_counter()
-            try:
-                value = await loader()
-            finally:
-                self.stats.loads += 1
-                self.stats.load_seconds += time.perf_counter() - started
-            if value is not None or self.negative_ttl is not None:
-                await self.backend.set(full, self.entry_for_load(value, spec))
+            value = await self._load_across_processes(full, loader, spec)
         except Exception as error:
             self.stats.load_errors += 1
             if stale is not None:
@@ -191,6 +191,38 @@ class Cache(CacheSettings):
             return value
         finally:
             self._flights.pop(full, None)
+
+    async def _load_across_processes(
+        self, full: str, loader: Callable[[], Awaitable[R]], spec: Spec
+    ) -> R:
+        """Run the loader (as the one process holding the key's lock, when there is a lock)."""
+        lease = None
+        if self.lock is not None:
+            lease = await self.lock.acquire(full, self.lock_lease)
+            if lease is None:
+                # Another process is loading this key: wait for its value, up to one lease.
+                deadline = time.monotonic() + self.lock_lease
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                    entry = await self.backend.get(full)
+                    if entry is not None:
+                        return entry.value  # type: ignore[no-any-return]
+        try:
+            started = time.perf_counter()
+            try:
+                value = await loader()
+            finally:
+                self.stats.loads += 1
+                self.stats.load_seconds += time.perf_counter() - started
+            worth_storing = value is not None or self.negative_ttl is not None
+            # A holder whose lease ran out must not overwrite a newer holder's value.
+            still_ours = lease is None or self.lock is None or await self.lock.is_current(lease)
+            if worth_storing and still_ours:
+                await self.backend.set(full, self.entry_for_load(value, spec))
+            return value
+        finally:
+            if lease is not None and self.lock is not None:
+                await self.lock.release(lease)
 
     async def _refresh(
         self, full: str, loader: Callable[[], Awaitable[Any]], spec: Spec, stale: Entry
