@@ -77,7 +77,7 @@ class TestCrossProcessStampede:
         try:
             client.set(go, 1)
             outputs = [w.communicate(timeout=60) for w in workers]
-            for worker, (out, err) in zip(workers, outputs, strict=True):
+            for worker, (_out, err) in zip(workers, outputs, strict=True):
                 assert worker.returncode == 0, err
             assert int(client.get(f"{prefix}:loads") or 0) == 1
             assert sorted(int(out.strip()) for out, _ in outputs) == [0, 1]
