@@ -68,6 +68,8 @@ FIGURES: dict[str, tuple[Figure, ...]] = {
     "cache-redis-get": (
         _ratio("djed_get", "redis_py_get"),
         _ratio("djed_get", "redis_py_get_orjson"),
+        _ratio("djed_get", "redis_py_mget_timeouts"),
+        _ratio("redis_py_mget_timeouts", "redis_py_get"),
     ),
     "cache-cached-hit": (
         _extra("djed_cached"),
@@ -87,6 +89,7 @@ _UNITS: dict[str, tuple[str, float, str]] = {
     "cache-model": ("µs", 1e6, "navigation"),
 }
 _DEFAULT_UNIT = ("ns", 1e9, "call")
+_SHOWN_EXTRA = ("hit_rate_at_3",)  # extra_info keys printed beside a case
 
 
 def per_call_seconds(benchmarks: list[Any]) -> dict[str, dict[str, float]]:
@@ -97,6 +100,17 @@ def per_call_seconds(benchmarks: list[Any]) -> dict[str, dict[str, float]]:
         if bench and bench.group in FIGURES and case and calls:  # bench: has data
             table.setdefault(bench.group, {})[case] = bench.stats.median / calls
     return table
+
+
+def case_details(benchmarks: list[Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The extra values a case reported (such as ``hit_rate_at_3``), by group and case."""
+    details: dict[str, dict[str, dict[str, Any]]] = {}
+    for bench in benchmarks:
+        case = bench.extra_info.get("case")
+        shown = {key: bench.extra_info[key] for key in _SHOWN_EXTRA if key in bench.extra_info}
+        if bench and bench.group in FIGURES and case and shown:
+            details.setdefault(bench.group, {})[case] = shown
+    return details
 
 
 def compute_figures(table: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -193,13 +207,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     bench = _benchmark_session(config)
     measured = bench is not None and not bench.disabled
-    table = per_call_seconds(list(bench.benchmarks) if measured else [])
+    benchmarks = list(bench.benchmarks) if measured else []
+    table = per_call_seconds(benchmarks)
     figures = compute_figures(table)
     missed, checked = missed_targets(figures)
     report = {
         "statistic": "median",
         "seconds_per_call": table,
         "figures": figures,
+        "cases": case_details(benchmarks),
         "targets": {f"{group}.{figure}": limit for group, figure, limit in TARGETS},
         "missed_targets": missed,
         "checked_targets": checked,
@@ -222,8 +238,10 @@ def _summary_lines(report: Mapping[str, Any]) -> list[str]:
     for group in (group for group in FIGURES if group in measured):
         unit, scale, per = _UNITS.get(group, _DEFAULT_UNIT)
         lines.append(f"{group}  (median round / {per}s per round)")
+        details = report["cases"].get(group, {})
         for case, seconds in sorted(measured[group].items(), key=lambda item: item[1]):
-            lines.append(f"  {case:<26} {seconds * scale:12.2f} {unit}/{per}")
+            shown = ", ".join(f"{key} {value}" for key, value in details.get(case, {}).items())
+            lines.append(f"  {case:<26} {seconds * scale:12.2f} {unit}/{per}  {shown}".rstrip())
         for name, value in report["figures"].get(group, {}).items():
             lines.append(f"  = {name:<46} {_format_figure(name, value)}")
     if report["checked_targets"]:

@@ -62,6 +62,11 @@ class KeyBuilder:
 
     def __init__(self, function: Callable[..., Any], key: str | Callable[..., str] | None) -> None:
         self._signature = inspect.signature(function)
+        plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        parameters = list(self._signature.parameters.values())
+        self._positional: tuple[str, ...] = (
+            tuple(p.name for p in parameters) if all(p.kind in plain for p in parameters) else ()
+        )
         self._prefix = f"{function.__module__}.{function.__qualname__}"
         self._key = key
         if isinstance(key, str):
@@ -76,6 +81,9 @@ class KeyBuilder:
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by parameter name, defaults applied."""
+        if not kwargs and len(args) == len(self._positional):
+            # Every parameter given by position: no binding needed (the common case).
+            return dict(zip(self._positional, args, strict=True))
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)

@@ -58,17 +58,26 @@ class MemoryBackend:
     # -- sync ------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
-        """The entry, refreshed in LRU order, or None."""
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            entry = found[0]
-            if not entry.is_usable(self._clock()):
-                self._remove(key)
-                return None
+        """The entry, refreshed in LRU order, or None.
+
+        A live entry is read without the lock (each dict operation is atomic);
+        only dropping an expired one takes it.
+        """
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        entry = found[0]
+        if not entry.is_usable(self._clock()):
+            with self._lock:
+                current = self._entries.get(key)
+                if current is not None and current[0] is entry:
+                    self._remove(key)
+            return None
+        try:  # noqa: SIM105 - the hot path: a try costs less than contextlib.suppress
             self._entries.move_to_end(key)
-            return entry
+        except KeyError:
+            pass  # removed by another thread meanwhile: still a valid read of that moment
+        return entry
 
     def peek(self, key: str) -> Entry | None:
         """The entry without touching its LRU position (for prefetch decisions)."""
