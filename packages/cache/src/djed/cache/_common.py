@@ -130,6 +130,16 @@ def _track(cache: CacheSettings) -> None:
         "prefetch_skipped",
     ):
         meter.create_observable_counter(f"djed.cache.{field}", [observe(field)])
+    def evictions(_options: Any) -> list[Any]:
+        total = 0
+        for tracked in list(_tracked):
+            store = getattr(tracked, "_memory", None) or getattr(tracked, "backend", None)
+            total += int(getattr(store, "evictions", 0))
+        return [metrics.Observation(total)]
+
+    meter.create_observable_counter(
+        "djed.cache.evictions", [evictions], description="Entries evicted from memory."
+    )
     meter.create_observable_counter(
         "djed.cache.load.duration",
         [observe("load_seconds")],
