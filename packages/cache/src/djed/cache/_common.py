@@ -130,6 +130,7 @@ def _track(cache: CacheSettings) -> None:
         "prefetch_skipped",
     ):
         meter.create_observable_counter(f"djed.cache.{field}", [observe(field)])
+
     def evictions(_options: Any) -> list[Any]:
         total = 0
         for tracked in list(_tracked):
