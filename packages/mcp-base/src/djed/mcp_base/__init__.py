@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from ._adapter import Proceed, Request, Stage
+from ._pipeline import CallNext, Pipeline, PipelineError, StageStats, StageTimeoutError
 from ._server import ReadinessCheck, build_app, compose, create_server, run
 from ._stages import (
     INTERNAL_ERROR,
@@ -21,10 +22,15 @@ __all__ = [
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "REQUEST_TIMEOUT",
+    "CallNext",
+    "Pipeline",
+    "PipelineError",
     "Proceed",
     "ReadinessCheck",
     "Request",
     "Stage",
+    "StageStats",
+    "StageTimeoutError",
     "build_app",
     "compose",
     "create_server",
