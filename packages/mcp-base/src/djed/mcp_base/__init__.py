@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from ._adapter import Proceed, Request, Stage
 from ._pipeline import CallNext, Pipeline, PipelineError, StageStats, StageTimeoutError
+from ._policy import KINDS, AuthDecision, Authorizer, Condition, Policy, Subject
+from ._ratelimit import DEFAULT_RATE, BurstRule, Rate, RateLimiter
+from ._ratelimit import Decision as RateDecision
 from ._server import ReadinessCheck, build_app, compose, create_server, run
 from ._stages import (
     INTERNAL_ERROR,
@@ -19,18 +22,29 @@ from ._stages import (
 )
 
 __all__ = [
+    "DEFAULT_RATE",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
+    "KINDS",
     "REQUEST_TIMEOUT",
+    "AuthDecision",
+    "Authorizer",
+    "BurstRule",
     "CallNext",
+    "Condition",
     "Pipeline",
     "PipelineError",
+    "Policy",
     "Proceed",
+    "Rate",
+    "RateDecision",
+    "RateLimiter",
     "ReadinessCheck",
     "Request",
     "Stage",
     "StageStats",
     "StageTimeoutError",
+    "Subject",
     "build_app",
     "compose",
     "create_server",
