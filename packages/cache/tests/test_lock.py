@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -17,31 +15,9 @@ import pytest_asyncio
 import redis
 from djed.cache._lock import Lease, RedisLock, SyncRedisLock
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+from ._redis_support import REDIS_URL, require_redis, unused_url
 
-
-def _redis_problem() -> str | None:
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1) as client:
-            client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_PROBLEM = _redis_problem()
-if _PROBLEM is not None:
-    _REASON = f"needs a redis-server at REDIS_URL={REDIS_URL} ({_PROBLEM}); .ci/run starts one"
-    if os.environ.get("CI") == "true":
-        pytest.fail(_REASON, pytrace=False)
-    pytest.skip(_REASON, allow_module_level=True)
-
-
-def unused_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return f"redis://127.0.0.1:{port}/0"
+require_redis()
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -21,45 +20,9 @@ from djed.cache._backend import Entry
 from djed.cache._redis import RedisBackend, SyncRedisBackend
 from djed.cache._serializers import OrjsonSerializer, PickleSerializer, SerializationError
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-WAIT = 10.0  # hang guard for every wait; never an expected duration
+from ._redis_support import REDIS_URL, WAIT, cache_lines, free_port, require_redis, wait_for
 
-
-def _redis_problem() -> str | None:
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1) as client:
-            client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_PROBLEM = _redis_problem()
-if _PROBLEM is not None:
-    _REASON = f"needs a redis-server at REDIS_URL={REDIS_URL} ({_PROBLEM}); .ci/run starts one"
-    if os.environ.get("CI") == "true":
-        pytest.fail(_REASON, pytrace=False)
-    pytest.skip(_REASON, allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {WAIT} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def cache_lines(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord]:
-    """The lines of the djed.cache logger containing ``words``."""
-    return [r for r in caplog.records if r.name == "djed.cache" and words in r.getMessage()]
+require_redis()
 
 
 def entry(

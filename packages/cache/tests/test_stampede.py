@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,26 +9,12 @@ import uuid
 
 import pytest
 
+from ._redis_support import REDIS_URL, require_redis
+
+require_redis()
+
 redis = pytest.importorskip("redis", reason="the redis extra is optional")
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _redis_problem() -> str | None:
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1) as client:
-            client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_PROBLEM = _redis_problem()
-if _PROBLEM is not None:
-    _REASON = f"needs a redis-server at REDIS_URL={REDIS_URL} ({_PROBLEM}); .ci/run starts one"
-    if os.environ.get("CI") == "true":
-        pytest.fail(_REASON, pytrace=False)
-    pytest.skip(_REASON, allow_module_level=True)
 
 _WORKER = textwrap.dedent(
     """

@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,25 +25,17 @@ from djed.cache._backend import Entry
 from djed.cache._redis import RedisBackend, SyncRedisBackend
 from djed.cache._twolevel import SyncTwoLevelBackend, TwoLevelBackend
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-WAIT = 10.0  # hang guard for every wait; never an expected duration
+from ._redis_support import (
+    REDIS_URL,
+    WAIT,
+    cache_lines,
+    free_port,
+    require_redis,
+    unused_url,
+    wait_for,
+)
 
-
-def _redis_problem() -> str | None:
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1) as client:
-            client.ping()
-    except (redis.RedisError, OSError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_PROBLEM = _redis_problem()
-if _PROBLEM is not None:
-    _REASON = f"needs a redis-server at REDIS_URL={REDIS_URL} ({_PROBLEM}); .ci/run starts one"
-    if os.environ.get("CI") == "true":
-        pytest.fail(_REASON, pytrace=False)
-    pytest.skip(_REASON, allow_module_level=True)
+require_redis()
 
 
 class DictBackend:
@@ -134,35 +125,12 @@ def entry(value: Any, ttl: float | None = 60.0, tags: tuple[str, ...] = ()) -> E
     return Entry(value, None if ttl is None else time.time() + ttl, None, tags)
 
 
-def unused_url() -> str:
-    return f"redis://127.0.0.1:{free_port()}/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {WAIT} s waiting for {what}")
-        time.sleep(0.01)
-
-
 async def await_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not await condition():
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {WAIT} s waiting for {what}")
         await asyncio.sleep(0.01)
-
-
-def cache_lines(caplog: pytest.LogCaptureFixture, words: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "djed.cache" and words in r.getMessage()]
 
 
 @pytest.fixture
