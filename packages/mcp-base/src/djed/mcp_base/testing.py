@@ -61,7 +61,7 @@ async def connect_http(
 
     async with httpx2.AsyncClient(headers=dict(headers or {}), timeout=http_timeout) as http:
         transport = streamable_http_client(url.rstrip("/") + path, http_client=http)
-        async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+        async with Client(transport, mode=mode) as client:
             yield client
 
 
