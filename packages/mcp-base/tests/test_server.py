@@ -19,6 +19,7 @@ from djed.mcp_base import (
     Request,
     build_app,
     create_server,
+    default_pipeline,
 )
 from djed.mcp_base.testing import MODES, connect
 from mcp import Client
@@ -34,7 +35,9 @@ SCHEMA = {
 
 
 def make_server(**options: Any) -> Any:
-    server = create_server("invoices", version="1.0.0", timeout=0.5, **options)
+    if "pipeline" not in options:
+        options["timeout"] = 0.5
+    server = create_server("invoices", version="1.0.0", **options)
 
     @server.tool()
     def echo(text: str) -> str:
@@ -107,7 +110,8 @@ class TestStages:
                 raise RuntimeError("database password is hunter2")
             return await proceed()
 
-        server = make_server(extra_stages=[broken])
+        pipeline = default_pipeline(timeout=0.5).stage("broken", broken, depends_on="errors")
+        server = make_server(pipeline=pipeline)
         with caplog.at_level(logging.ERROR, logger="djed.mcp_base"):
             async with connect(server, mode) as client:
                 with pytest.raises(MCPError) as info:

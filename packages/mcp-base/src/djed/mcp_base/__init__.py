@@ -6,32 +6,49 @@
 
 from __future__ import annotations
 
-from ._adapter import Proceed, Request, Stage
+from ._adapter import Handler, Proceed, Request, Stage
 from ._pipeline import CallNext, Pipeline, PipelineError, StageStats, StageTimeoutError
 from ._policy import KINDS, AuthDecision, Authorizer, Condition, Policy, Subject
 from ._ratelimit import DEFAULT_RATE, BurstRule, Rate, RateLimiter
 from ._ratelimit import Decision as RateDecision
-from ._server import ReadinessCheck, build_app, compose, create_server, run
+from ._server import (
+    ReadinessCheck,
+    ServerSettings,
+    build_app,
+    create_server,
+    default_pipeline,
+    run,
+)
 from ._stages import (
+    FORBIDDEN,
     INTERNAL_ERROR,
     INVALID_PARAMS,
+    RATE_LIMITED,
     REQUEST_TIMEOUT,
+    authorization_stage,
+    current_subject,
     errors_stage,
     logging_stage,
+    metrics_stage,
+    rate_limit_stage,
+    subject_from_token,
     validation_stage,
 )
 
 __all__ = [
     "DEFAULT_RATE",
+    "FORBIDDEN",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "KINDS",
+    "RATE_LIMITED",
     "REQUEST_TIMEOUT",
     "AuthDecision",
     "Authorizer",
     "BurstRule",
     "CallNext",
     "Condition",
+    "Handler",
     "Pipeline",
     "PipelineError",
     "Policy",
@@ -41,16 +58,22 @@ __all__ = [
     "RateLimiter",
     "ReadinessCheck",
     "Request",
+    "ServerSettings",
     "Stage",
     "StageStats",
     "StageTimeoutError",
     "Subject",
+    "authorization_stage",
     "build_app",
-    "compose",
     "create_server",
+    "current_subject",
+    "default_pipeline",
     "errors_stage",
     "logging_stage",
+    "metrics_stage",
+    "rate_limit_stage",
     "run",
+    "subject_from_token",
     "validation_stage",
 ]
 

@@ -1,33 +1,73 @@
-"""Built-in stages: request logging, timeouts and clean errors, argument validation."""
+"""Built-in stages: metrics, logging, errors, rate limits, authorization, validation.
+
+Each is an ``async def stage(request, proceed)`` usable alone, in a
+:class:`~djed.mcp_base.Pipeline`, or in any code that can call it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from djed.logger import get_logger, log_context
 from djed.validator import SchemaValidator, ValidationError
+from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
 
 from ._adapter import Proceed, Request, Stage
+from ._metrics import instruments
+from ._policy import Authorizer, Subject
+from ._ratelimit import RateLimiter
 
 __all__ = [
+    "FORBIDDEN",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
+    "RATE_LIMITED",
     "REQUEST_TIMEOUT",
+    "authorization_stage",
+    "current_subject",
     "errors_stage",
     "logging_stage",
+    "metrics_stage",
+    "rate_limit_stage",
+    "subject_from_token",
     "validation_stage",
 ]
 
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-#: A server-defined JSON-RPC code (the -32000 to -32099 range) for a call that timed out.
+# Server-defined JSON-RPC codes, in the -32000 to -32099 range the spec leaves to servers.
+#: A request that did not finish within its timeout.
 REQUEST_TIMEOUT = -32001
+#: A request the authorizer refused (the data says which rule, and whether to re-authenticate).
+FORBIDDEN = -32003
+#: A request over its client's rate (the data carries ``retry_after`` in seconds).
+RATE_LIMITED = -32029
+
+_subject: contextvars.ContextVar[Subject | None] = contextvars.ContextVar(
+    "djed_mcp_subject", default=None
+)
+
+
+def current_subject() -> Subject | None:
+    """Who is calling, inside a tool, resource or prompt of a server with auth on.
+
+    >>> @server.tool()
+    ... def whoami() -> str:
+    ...     subject = current_subject()
+    ...     return subject.id if subject else "anonymous"
+
+    None outside a request, or when the request carries no verified token.
+    """
+    return _subject.get()
+
 
 _stdlib_log = logging.getLogger("djed.mcp_base")
 
@@ -53,9 +93,7 @@ def logging_stage(logger_name: str = "djed.mcp_base.requests") -> Stage:
         ):
             try:
                 result = await proceed()
-                if getattr(result, "is_error", False) or (
-                    isinstance(result, Mapping) and result.get("isError")
-                ):
+                if _is_tool_error(result):
                     outcome = "tool_error"
                 return result
             except MCPError as error:
@@ -113,6 +151,169 @@ def errors_stage(timeout: float | None = 30.0) -> Stage:
             )
             message = f"internal error (correlation id {correlation})"
             raise MCPError(INTERNAL_ERROR, message, {"correlation_id": correlation}) from error
+
+    return stage
+
+
+def metrics_stage() -> Stage:
+    """Record each request in the ``djed.mcp.request.duration`` histogram and errors by code.
+
+    The histogram's attributes are ``mcp.method``, ``mcp.target`` (the tool or
+    prompt name, resource URI; at most 1,000 distinct values, then ``"other"``,
+    so clients naming random tools cannot blow up the series) and ``outcome``
+    (``ok``, ``tool_error``, ``error``). ``djed.mcp.request.errors`` counts
+    JSON-RPC errors by ``code``.
+    """
+    meter = instruments()
+    targets: set[str] = set()
+
+    def target_of(request: Request) -> str:
+        target = request.target
+        if target is None:
+            return ""
+        if target in targets:
+            return target
+        if len(targets) < 1000:
+            targets.add(target)
+            return target
+        return "other"
+
+    async def stage(request: Request, proceed: Proceed) -> Any:
+        if request.request_id is None:
+            return await proceed()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await proceed()
+            outcome = "tool_error" if _is_tool_error(result) else "ok"
+            return result
+        except MCPError as error:
+            meter.errors.add(1, {"code": str(error.error.code)})
+            raise
+        except Exception:
+            meter.errors.add(1, {"code": str(INTERNAL_ERROR)})
+            raise
+        finally:
+            attributes = {"mcp.method": request.method, "mcp.target": target_of(request)}
+            attributes["outcome"] = outcome
+            meter.duration.record(time.perf_counter() - started, attributes)
+
+    return stage
+
+
+def _is_tool_error(result: Any) -> bool:
+    return bool(
+        getattr(result, "is_error", False)
+        or (isinstance(result, Mapping) and result.get("isError") is True)
+    )
+
+
+def rate_limit_stage(limiter: RateLimiter) -> Stage:
+    """Refuse requests over their client's rate with :data:`RATE_LIMITED` and a retry-after.
+
+    The client is the token's subject (or client id) when auth is on, else the
+    session, else the peer address (see :attr:`Request.client`). Tool calls
+    draw from the tool's bucket, every other request from the client's default
+    one; notifications are never limited. The error's data carries
+    ``retry_after`` (seconds), ``limit`` and ``rule``; refusals are counted in
+    ``djed.mcp.denials`` and logged at most once a second per client.
+    """
+    meter = instruments()
+    logged: OrderedDict[str, float] = OrderedDict()
+
+    async def stage(request: Request, proceed: Proceed) -> Any:
+        if request.request_id is None:
+            return await proceed()
+        client = request.client
+        tool = request.target if request.method == "tools/call" else None
+        decision = limiter.check(client, tool)
+        if decision.allowed:
+            return await proceed()
+        meter.denials.add(1, {"reason": "rate_limit", "rule": decision.rule})
+        now = time.monotonic()
+        if now - logged.get(client, -1.0) >= 1.0:
+            logged[client] = now
+            logged.move_to_end(client)
+            if len(logged) > 1024:
+                logged.popitem(last=False)
+            _stdlib_log.warning(
+                "rate limit: refused %s for %s (rule %s)",
+                request.target or request.method,
+                client,
+                decision.rule,
+                extra={"client": client, "rule": decision.rule},
+            )
+        retry = round(decision.retry_after, 3)
+        raise MCPError(
+            RATE_LIMITED,
+            f"rate limit exceeded for {request.target or request.method}: retry after {retry:g} s",
+            {"retry_after": retry, "limit": decision.limit, "rule": decision.rule},
+        )
+
+    return stage
+
+
+def subject_from_token(token: AccessToken) -> Subject:
+    """The default mapping of a verified token to a :class:`Subject`.
+
+    The id is the token's ``subject`` (the resource owner), else its
+    ``client_id``; the scopes are the token's; roles come from a ``roles``
+    claim (a list, or one space-separated string); the claims are the token's
+    claims plus ``client_id``.
+    """
+    claims = dict(token.claims or {})
+    claims.setdefault("client_id", token.client_id)
+    roles = claims.get("roles", ())
+    return Subject(
+        token.subject or token.client_id,
+        scopes=token.scopes,
+        roles=roles if isinstance(roles, str | list | tuple | set | frozenset) else (),
+        claims=claims,
+    )
+
+
+def authorization_stage(
+    authorizer: Authorizer,
+    *,
+    subject_from: Callable[[AccessToken], Subject | None] = subject_from_token,
+) -> Stage:
+    """Zero trust: a tool call, prompt or resource read goes ahead only if a policy allows it.
+
+    The request's verified token becomes a :class:`Subject` (through
+    ``subject_from``), stored for :func:`current_subject` and in
+    ``request.state["subject"]``. Calls on a tool, prompt or resource are then
+    put to ``authorizer`` (which audits every decision); a refusal is answered
+    with :data:`FORBIDDEN`, its message giving the reason and its data the rule
+    and ``requires_reauth``. Other requests (listing, ping) pass.
+    """
+    meter = instruments()
+
+    async def stage(request: Request, proceed: Proceed) -> Any:
+        token = request.access_token
+        subject = None if token is None else subject_from(token)
+        if subject is not None:
+            request.state["subject"] = subject
+        kind = request.kind
+        if kind is not None and request.request_id is not None:
+            arguments = request.params.get("arguments")
+            decision = authorizer.decide(
+                subject,
+                kind,
+                request.target or "",
+                arguments=arguments if isinstance(arguments, Mapping) else None,
+            )
+            if not decision.allowed:
+                meter.denials.add(1, {"reason": "authorization", "rule": decision.rule})
+                raise MCPError(
+                    FORBIDDEN,
+                    f"access to {decision.target} denied: {decision.reason}",
+                    {"rule": decision.rule, "requires_reauth": decision.requires_reauth},
+                )
+        reset = _subject.set(subject)
+        try:
+            return await proceed()
+        finally:
+            _subject.reset(reset)
 
     return stage
 
