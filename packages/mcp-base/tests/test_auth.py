@@ -24,6 +24,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_types import ErrorData
 
 TOKENS = {
     "alice-token": AccessToken(
@@ -105,6 +106,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def refusal(url: str, token: str, tool: str, arguments: dict[str, Any]) -> ErrorData:
+    """The error a call by ``token`` gets (the test fails if the call succeeds)."""
+    async with connect_http(url, headers=bearer(token)) as client:
+        with pytest.raises(MCPError) as info:
+            await client.call_tool(tool, arguments)
+    return info.value.error
+
+
 def text_of(result: Any) -> str:
     return str(getattr(result.content[0], "text", ""))
 
@@ -154,10 +163,7 @@ class TestAuthorization:
     ) -> None:
         """A refusal names the target and what was missing; the audit log has the decision."""
         with caplog.at_level(logging.INFO, logger="djed.mcp_base.audit"):
-            async with connect_http(auth_url, headers=bearer("bob-token")) as client:
-                with pytest.raises(MCPError) as info:
-                    await client.call_tool("get_invoice", {"number": "INV-0001"})
-        error = info.value.error
+            error = await refusal(auth_url, "bob-token", "get_invoice", {"number": "INV-0001"})
         assert error.code == FORBIDDEN
         assert "tools/get_invoice" in error.message
         assert "missing scopes: invoices:read" in error.message
@@ -173,11 +179,9 @@ class TestAuthorization:
     @pytest.mark.asyncio
     async def test_deny_by_default(self, auth_url: str) -> None:
         """A tool no policy mentions is refused even to the best-equipped subject."""
-        async with connect_http(auth_url, headers=bearer("alice-token")) as client:
-            with pytest.raises(MCPError) as info:
-                await client.call_tool("delete_everything", {})
-        assert info.value.error.code == FORBIDDEN
-        assert "no policy allows 'tools/delete_everything'" in info.value.error.message
+        error = await refusal(auth_url, "alice-token", "delete_everything", {})
+        assert error.code == FORBIDDEN
+        assert "no policy allows 'tools/delete_everything'" in error.message
 
     @pytest.mark.asyncio
     async def test_deny_policy_on_arguments_wins(
