@@ -190,6 +190,7 @@ class TestRun:
             process.stdin.write(stdin)
             process.stdin.flush()
             answers = [json.loads(process.stdout.readline()) for _ in range(2)]
+            answers.sort(key=lambda answer: answer["id"])
         finally:
             process.kill()
             process.communicate()
