@@ -36,6 +36,18 @@ class TestStdlibBridge:
         assert event["request_id"] == "r-9"
         assert event["level"] == "warning"
 
+    def test_uvicorn_color_message_is_dropped(self, json_logging: Callable[..., Output]) -> None:
+        """uvicorn's ANSI-coloured duplicate of the message does not reach the rendered line."""
+        output = json_logging()
+        logging.getLogger("uvicorn.error").info(
+            "Started server process [%d]",
+            42,
+            extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+        )
+        (event,) = output.events()
+        assert event["event"] == "Started server process [42]"
+        assert "color_message" not in event
+
     def test_level_applies_to_stdlib(self, json_logging: Callable[..., Output]) -> None:
         """Records below the configured level are dropped."""
         output = json_logging(level="warning")

@@ -28,8 +28,11 @@ TAKEN_OVER_LOGGERS = (
     "gunicorn.access",
 )
 
+# A record's own attributes, and ``color_message``: the ANSI-coloured copy of the
+# message uvicorn adds as an extra, noise once the line is rendered by Djed.
 _RECORD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "taskName", "color_message"}
 )
 
 
