@@ -160,6 +160,9 @@ class TestRun:
         lines = (stdout + stderr).splitlines()
         events = [json.loads(line).get("event", "") for line in lines if line[:1] == "{"]
         assert any("SIGTERM: draining in-flight requests" in event for event in events), events
+        # uvicorn's records come out through djed-logger, once each, as JSON.
+        assert events.count("Application startup complete.") == 1
+        assert not [line for line in lines if "Application startup" in line and line[:1] != "{"]
 
     def test_stdio(self, tmp_path: Path) -> None:
         """With the default settings run() speaks MCP over stdin and stdout."""
