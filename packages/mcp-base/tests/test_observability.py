@@ -13,6 +13,9 @@ import sys
 import textwrap
 from typing import Any
 
+import pytest
+from djed.mcp_base import build_app, create_server
+
 _COMMON = """
 import asyncio, io, json, httpx
 from djed.logger import configure_logging
@@ -92,6 +95,17 @@ class TestMetrics:
         assert sample(during, "djed_mcp_sessions_active") == 1
         assert sample(after, "djed_mcp_sessions_active") == 0
         assert sample(after, "djed_mcp_stage_duration_seconds_count", stage="validation") >= 2
+
+    def test_without_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without the [otel] extra /metrics is left out, or refused clearly when asked for."""
+        monkeypatch.setitem(sys.modules, "prometheus_client", None)
+        server = create_server("x")
+        app = build_app(server, allowed_hosts=["127.0.0.1"])
+        assert "/metrics" not in [getattr(route, "path", None) for route in app.routes]
+        with pytest.raises(ImportError, match=r"pip install 'djed-mcp-base\[otel\]'"):
+            build_app(create_server("y"), allowed_hosts=["127.0.0.1"], metrics=True)
+        app = build_app(create_server("z"), allowed_hosts=["127.0.0.1"], metrics=False)
+        assert "/metrics" not in [getattr(route, "path", None) for route in app.routes]
 
 
 class TestTracing:
