@@ -240,6 +240,39 @@ class TestRateLimit:
         assert result.structured_content is not None
         assert result.structured_content["id"] == "alice"
 
+    @pytest.mark.asyncio
+    async def test_anonymous_clients_are_limited_by_address(self) -> None:
+        """Without auth, opening a new session does not refill the bucket of the same address."""
+        server = add_tools(create_server("x", rate_limit=Rate(per_second=0.01, burst=6)))
+        allowed, refused = 0, []
+        with serve(build_app(server, allowed_hosts=["127.0.0.1:*"])) as url:
+            for _ in range(3):
+                try:
+                    async with connect_http(url, mode="legacy") as client:
+                        await client.call_tool("whoami", {})
+                        allowed += 1
+                        await client.call_tool("whoami", {})
+                        allowed += 1
+                except MCPError as error:
+                    refused.append(error.error)
+                except ExceptionGroup as group:  # refused during the handshake
+                    refused.extend(_flatten(group))
+        assert refused
+        assert {error.code for error in refused} == {RATE_LIMITED}
+        # Six tokens for the address: the handshakes take some, the calls the rest.
+        assert 0 < allowed < 6
+
+
+def _flatten(group: BaseExceptionGroup[BaseException]) -> list[ErrorData]:
+    """The MCP errors inside nested exception groups."""
+    found: list[ErrorData] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found.extend(_flatten(error))
+        elif isinstance(error, MCPError):
+            found.append(error.error)
+    return found
+
 
 class TestInProcess:
     @pytest.mark.asyncio

@@ -75,7 +75,8 @@ class Request:
         """Who is calling, for rate limits and logs.
 
         The authenticated subject, else the token's subject or client id, else
-        the session, else the peer address, else ``"anonymous"``.
+        the peer address (a new session does not make a new client), else the
+        session, else ``"anonymous"``.
         """
         subject = self.state.get("subject")
         if subject is not None:
@@ -83,7 +84,7 @@ class Request:
         token = self.access_token
         if token is not None:
             return token.subject or token.client_id
-        return self.session_id or self.client_address or "anonymous"
+        return self.client_address or self.session_id or "anonymous"
 
 
 Proceed = Callable[[], Awaitable[Any]]

@@ -212,7 +212,7 @@ def rate_limit_stage(limiter: RateLimiter) -> Stage:
     """Refuse requests over their client's rate with :data:`RATE_LIMITED` and a retry-after.
 
     The client is the token's subject (or client id) when auth is on, else the
-    session, else the peer address (see :attr:`Request.client`). Tool calls
+    peer address, else the session (see :attr:`Request.client`). Tool calls
     draw from the tool's bucket, every other request from the client's default
     one; notifications are never limited. The error's data carries
     ``retry_after`` (seconds), ``limit`` and ``rule``; refusals are counted in
