@@ -9,6 +9,8 @@ request, verified token and session table live, only this module changes.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -16,17 +18,22 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from pydantic import ValidationError as ParamsError
 from starlette.requests import HTTPConnection
 
 __all__ = [
+    "CLIENT_ERRORS",
+    "INTERNAL_ERROR",
     "Handler",
     "Proceed",
     "Request",
     "Stage",
     "end_of_pipeline",
     "install",
+    "internal_error",
     "open_sessions",
     "to_sdk_middleware",
 ]
@@ -87,6 +94,29 @@ class Request:
         return self.client_address or self.session_id or "anonymous"
 
 
+INTERNAL_ERROR = -32603
+
+#: What the SDK raises through middleware for a client's mistake, answered by the SDK
+#: itself: an MCP error, or the pydantic error of malformed params (-32602).
+CLIENT_ERRORS: tuple[type[Exception], ...] = (MCPError, ParamsError)
+
+_log = logging.getLogger("djed.mcp_base")
+
+
+def internal_error(method: str, error: Exception) -> MCPError:
+    """Log ``error`` with a new correlation id; the clean error the client gets instead."""
+    correlation = uuid.uuid4().hex[:12]
+    _log.error(
+        "unexpected error in %s (correlation id %s)",
+        method,
+        correlation,
+        exc_info=error,
+        extra={"correlation_id": correlation},
+    )
+    message = f"internal error (correlation id {correlation})"
+    return MCPError(INTERNAL_ERROR, message, {"correlation_id": correlation})
+
+
 Proceed = Callable[[], Awaitable[Any]]
 Stage = Callable[[Request, Proceed], Awaitable[Any]]
 """A Djed stage: ``async def stage(request, proceed)``; ``await proceed()`` runs the rest."""
@@ -135,7 +165,14 @@ class _PipelineMiddleware:
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        result: HandlerResult = await self.handler(_request_of(ctx, call_next))
+        try:
+            result: HandlerResult = await self.handler(_request_of(ctx, call_next))
+        except CLIENT_ERRORS:
+            raise
+        except Exception as error:
+            # The errors stage does this inside the pipeline; this catches what a stage
+            # outside it raised, which the SDK would send as code 0 with the exception text.
+            raise internal_error(ctx.method, error) from error
         return result
 
 

@@ -10,7 +10,6 @@ import asyncio
 import contextvars
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,8 +18,9 @@ from djed.logger import get_logger, log_context
 from djed.validator import SchemaValidator, ValidationError
 from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError as ParamsError
 
-from ._adapter import Proceed, Request, Stage
+from ._adapter import CLIENT_ERRORS, INTERNAL_ERROR, Proceed, Request, Stage, internal_error
 from ._metrics import instruments
 from ._policy import Authorizer, Subject
 from ._ratelimit import RateLimiter
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 # Server-defined JSON-RPC codes, in the -32000 to -32099 range the spec leaves to servers.
 #: A request that did not finish within its timeout.
 REQUEST_TIMEOUT = -32001
@@ -139,18 +138,10 @@ def errors_stage(timeout: float | None = 30.0) -> Stage:
             raise MCPError(
                 REQUEST_TIMEOUT, f"{what} did not finish within {timeout:g} s", None
             ) from None
-        except MCPError:
-            raise
+        except CLIENT_ERRORS:
+            raise  # the SDK answers these itself (INVALID_PARAMS for malformed params)
         except Exception as error:
-            correlation = uuid.uuid4().hex[:12]
-            _stdlib_log.exception(
-                "unexpected error in %s (correlation id %s)",
-                request.method,
-                correlation,
-                extra={"correlation_id": correlation},
-            )
-            message = f"internal error (correlation id {correlation})"
-            raise MCPError(INTERNAL_ERROR, message, {"correlation_id": correlation}) from error
+            raise internal_error(request.method, error) from error
 
     return stage
 
@@ -189,6 +180,9 @@ def metrics_stage() -> Stage:
             return result
         except MCPError as error:
             meter.errors.add(1, {"code": str(error.error.code)})
+            raise
+        except ParamsError:
+            meter.errors.add(1, {"code": str(INVALID_PARAMS)})
             raise
         except Exception:
             meter.errors.add(1, {"code": str(INTERNAL_ERROR)})
