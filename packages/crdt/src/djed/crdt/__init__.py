@@ -1,0 +1,60 @@
+"""Collaborative, offline-first documents on pycrdt, wire-compatible with Yjs.
+
+>>> from djed.crdt import SQLiteStorage, SyncServer
+>>> app = SyncServer(SQLiteStorage("documents.db")).app  # ws://host:port/<document>
+"""
+
+from __future__ import annotations
+
+from ._protocol import ProtocolError
+from ._server import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_RATE,
+    CLOSE_RESET,
+    CLOSE_SHAPE,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    Access,
+    AuthRequest,
+    Limits,
+    Room,
+    SyncServer,
+)
+from ._shape import Shape, cents, from_cents, money, utf8_offset
+from ._storage import FileStorage, MemoryStorage, SQLiteStorage, Storage, StoredDocument
+
+__all__ = [
+    "CLOSE_BAD_MESSAGE",
+    "CLOSE_FORBIDDEN",
+    "CLOSE_RATE",
+    "CLOSE_RESET",
+    "CLOSE_SHAPE",
+    "CLOSE_TOO_BIG",
+    "CLOSE_UNAUTHORIZED",
+    "Access",
+    "AuthRequest",
+    "FileStorage",
+    "Limits",
+    "MemoryStorage",
+    "ProtocolError",
+    "Room",
+    "SQLiteStorage",
+    "Shape",
+    "Storage",
+    "StoredDocument",
+    "SyncServer",
+    "cents",
+    "from_cents",
+    "money",
+    "utf8_offset",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        return version("djed-crdt")
+    msg = f"module 'djed.crdt' has no attribute {name!r}"
+    raise AttributeError(msg)
