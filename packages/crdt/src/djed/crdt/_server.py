@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Literal
 
 from pycrdt import Doc, get_state
+from pycrdt import merge_updates as pycrdt_merge
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -70,6 +71,7 @@ Access = Literal["read-write", "read-only"] | None
 # An awareness message with no entries: harmless to any client, and an application
 # message, which the y-websocket client needs at least every 30 s or it reconnects.
 _KEEPALIVE = awareness_message(())
+_EMPTY_UPDATE = b"\x00\x00"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -206,6 +208,8 @@ class Room:
         self._flushed.set()
         self._change_timer: asyncio.TimerHandle | None = None
         self._compacting: asyncio.Task[int] | None = None
+        self._captured: list[bytes] = []
+        self._subscription = self.doc.observe(self._capture)
 
     async def load(self) -> None:
         """Read the document from the store; nobody is answered before this finished."""
@@ -215,6 +219,7 @@ class Room:
             with self.doc.transaction(origin="djed-load"):
                 for update in stored.updates:
                     self.doc.apply_update(update)
+            self._captured.clear()
             self.epoch = stored.epoch
             self.stored_bytes = sum(len(u) for u in stored.updates)
             self.log_length = stored.log_length
@@ -247,10 +252,37 @@ class Room:
         if self.stored_bytes + len(update) > limit:
             raise _Closing(CLOSE_TOO_BIG, f"document {self.name!r} is full ({limit} bytes)")
 
+    def _capture(self, event: Any) -> None:
+        self._captured.append(event.update)
+
+    def _merge_in(self, update: bytes) -> bytes | None:
+        """Apply ``update``; what it changed, as one update (None when nothing was new).
+
+        Yjs diffs repeat their whole delete set and a reconnecting client resends
+        what the server may have; only the effective change is stored and shared.
+        """
+        self._captured.clear()
+        with self.doc.transaction(origin="djed-merge"):
+            self.doc.apply_update(update)
+        if not self._captured:
+            return None
+        captured = self._captured
+        effective = captured[0] if len(captured) == 1 else pycrdt_merge(*captured)
+        self._captured.clear()
+        return effective
+
     def submit(self, origin: Connection | None, update: bytes) -> None:
-        """Queue ``update`` to be stored, then applied and shared (in that order)."""
-        self.stored_bytes += len(update)
-        self._pending.append((origin, update))
+        """Apply ``update``; store what it changed, then share it (never before it is stored).
+
+        Nothing reads the replica for a client before :meth:`durable`, so content
+        not yet stored is never sent; if storing fails, the room is dropped and
+        reloaded from the store.
+        """
+        effective = self._merge_in(update)
+        if effective is None:
+            return
+        self.stored_bytes += len(effective)
+        self._pending.append((origin, effective))
         self._flushed.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"djed-crdt-flush:{self.name}")
@@ -267,12 +299,13 @@ class Room:
                 )
                 self.log_length += len(batch)
                 for origin, update in batch:
-                    self._apply(origin, update)
-                    if origin is not None:
-                        self.server.fan_out_update(self.name, update)
+                    self._share_update(origin, update)
+                    self.server.fan_out_update(self.name, update)
                 metrics.updates.add(len(batch))
                 metrics.update_bytes.add(sum(len(u) for _, u in batch))
                 self._schedule_change()
+                if self.server.hooks["on_store"]:
+                    self.server.background(self.server.run_hook("on_store", self.name, self.doc))
                 if self.log_length >= self.server.limits.compact_after:
                     self.compact_soon()
         except Exception:  # noqa: BLE001 - any store failure: refuse rather than lose edits
@@ -284,9 +317,7 @@ class Room:
         finally:
             self._flushed.set()
 
-    def _apply(self, origin: Connection | None, update: bytes) -> None:
-        with self.doc.transaction(origin="djed-remote" if origin is None else id(origin)):
-            self.doc.apply_update(update)
+    def _share_update(self, origin: Connection | None, update: bytes) -> None:
         message = update_message(update)
         for connection in self.connections:
             if connection is not origin:
@@ -294,8 +325,10 @@ class Room:
 
     def apply_remote(self, update: bytes) -> None:
         """An update another server process stored: apply and share, without storing."""
-        self._apply(None, update)
-        self._schedule_change()
+        effective = self._merge_in(update)
+        if effective is not None:
+            self._share_update(None, effective)
+            self._schedule_change()
 
     async def durable(self) -> None:
         """Wait until every update received so far is stored and applied."""
@@ -410,6 +443,7 @@ class SyncServer:
         on_change: Called with ``(name, doc)`` once a document's edits have settled for
             ``change_debounce`` seconds.
         on_load: Called with ``(name, doc)`` after a document is loaded.
+        on_store: Called with ``(name, doc)`` after each batch of updates is stored.
         fan_out: Share updates with other server processes (see ``RedisFanOut``).
     """
 
@@ -422,6 +456,7 @@ class SyncServer:
         limits: Limits | None = None,
         on_change: ChangeHook | Sequence[ChangeHook] = (),
         on_load: ChangeHook | Sequence[ChangeHook] = (),
+        on_store: ChangeHook | Sequence[ChangeHook] = (),
         change_debounce: float = 1.0,
         fan_out: Any = None,
     ) -> None:
@@ -433,6 +468,7 @@ class SyncServer:
         self.hooks: dict[str, list[ChangeHook]] = {
             "on_change": _hooks(on_change),
             "on_load": _hooks(on_load),
+            "on_store": _hooks(on_store),
         }
         self.rooms: dict[str, Room] = {}
         self.fan_out = fan_out
@@ -758,8 +794,9 @@ class SyncServer:
                     raise ProtocolError("sync step 1: the state vector does not decode") from None
                 connection.send(sync_step2(diff))
             elif connection.read_only:
-                self.dropped_read_only += 1
-                instruments().dropped.add(1, {"reason": "read-only"})
+                if message.payload != _EMPTY_UPDATE:  # an empty step 2 carries no edit
+                    self.dropped_read_only += 1
+                    instruments().dropped.add(1, {"reason": "read-only"})
             else:
                 room.check_update(message.payload)
                 room.submit(connection, message.payload)
