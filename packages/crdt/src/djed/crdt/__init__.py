@@ -23,6 +23,7 @@ from ._server import (
 )
 from ._shape import Shape, cents, from_cents, money, utf8_offset
 from ._storage import FileStorage, MemoryStorage, SQLiteStorage, Storage, StoredDocument
+from ._webhooks import SIGNATURE_HEADER, SignatureError, Webhook, verify_signature
 
 __all__ = [
     "CLOSE_BAD_MESSAGE",
@@ -32,6 +33,7 @@ __all__ = [
     "CLOSE_SHAPE",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
+    "SIGNATURE_HEADER",
     "Access",
     "AuthRequest",
     "FileStorage",
@@ -41,13 +43,16 @@ __all__ = [
     "Room",
     "SQLiteStorage",
     "Shape",
+    "SignatureError",
     "Storage",
     "StoredDocument",
     "SyncServer",
+    "Webhook",
     "cents",
     "from_cents",
     "money",
     "utf8_offset",
+    "verify_signature",
 ]
 
 
