@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
@@ -61,6 +61,32 @@ def serve(server: SyncServer, port: int | None = None) -> Iterator[str]:
     finally:
         runner.should_exit = True
         thread.join(WAIT)
+
+
+@contextlib.asynccontextmanager
+async def serving(server: SyncServer) -> AsyncIterator[str]:
+    """Like :func:`serve`, on the running event loop (to share it with in-process clients)."""
+    port = free_port()
+    config = uvicorn.Config(
+        server.app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+    )
+    runner = uvicorn.Server(config)
+    task = asyncio.create_task(runner.serve())
+    deadline = time.monotonic() + WAIT
+    while not runner.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("the sync server did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        runner.should_exit = True
+        await asyncio.wait_for(task, WAIT)
 
 
 class RawClient:
@@ -149,4 +175,4 @@ class RawClient:
         return sum(1 for m in found if m.kind == kind and (substep is None or m.substep == substep))
 
 
-__all__ = ["AWARENESS", "WAIT", "RawClient", "free_port", "serve"]
+__all__ = ["AWARENESS", "WAIT", "RawClient", "free_port", "serve", "serving"]

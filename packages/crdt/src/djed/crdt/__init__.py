@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from ._mcp import expose_documents
 from ._protocol import ProtocolError
 from ._server import (
     CLOSE_BAD_MESSAGE,
@@ -21,7 +22,7 @@ from ._server import (
     Room,
     SyncServer,
 )
-from ._shape import Shape, cents, from_cents, money, utf8_offset
+from ._shape import Shape, cents, from_cents, money, snapshot, utf8_offset
 from ._storage import FileStorage, MemoryStorage, SQLiteStorage, Storage, StoredDocument
 from ._webhooks import SIGNATURE_HEADER, SignatureError, Webhook, verify_signature
 
@@ -49,8 +50,10 @@ __all__ = [
     "SyncServer",
     "Webhook",
     "cents",
+    "expose_documents",
     "from_cents",
     "money",
+    "snapshot",
     "utf8_offset",
     "verify_signature",
 ]

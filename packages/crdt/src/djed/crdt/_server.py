@@ -33,7 +33,7 @@ from ._protocol import (
     sync_step2,
     update_message,
 )
-from ._shape import Shape
+from ._shape import Shape, snapshot
 from ._storage import SQLiteStorage, Storage, check_name
 
 __all__ = [
@@ -279,13 +279,35 @@ class Room:
         reloaded from the store.
         """
         effective = self._merge_in(update)
-        if effective is None:
-            return
+        if effective is not None:
+            self._queue(origin, effective)
+
+    def _queue(self, origin: Connection | None, effective: bytes) -> None:
         self.stored_bytes += len(effective)
         self._pending.append((origin, effective))
         self._flushed.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"djed-crdt-flush:{self.name}")
+
+    async def edit(self, change: Callable[[Doc[Any]], Any]) -> bool:
+        """Run ``change(doc)`` as one transaction, then store and share what it changed.
+
+        Returns once the change is stored (False when it changed nothing). The
+        change must not await; it sees the document as stored so far.
+        """
+        await self.durable()
+        self._captured.clear()
+        try:
+            with self.doc.transaction(origin="djed-edit"):
+                change(self.doc)
+        finally:
+            # A CRDT transaction does not roll back: what ran before an error is
+            # in the replica, so it is stored and shared like the rest.
+            captured, self._captured = self._captured, []
+            if captured:
+                self._queue(None, captured[0] if len(captured) == 1 else pycrdt_merge(*captured))
+        await self.durable()
+        return bool(captured)
 
     async def _flush(self) -> None:
         metrics = instruments()
@@ -569,6 +591,30 @@ class SyncServer:
                 _log.exception("could not compact document %r before unloading", room.name)
         if not room.connections:
             self.forget(room)
+
+    async def edit(self, name: str, change: Callable[[Doc[Any]], Any]) -> bool:
+        """Change document ``name`` from the server side, live for every connected client.
+
+        >>> await server.edit("invoice-42", lambda doc: doc.get("invoice", type=Map)
+        ...     .update({"status": "sent"}))
+
+        ``change(doc)`` runs as one transaction (it must not await); what it
+        changed is stored, then sent to every client, then this returns. It
+        merges with concurrent edits like any client's. Returns False when the
+        change changed nothing.
+        """
+        room = await self.room(check_name(name))
+        return await room.edit(change)
+
+    async def read(self, name: str) -> dict[str, Any]:
+        """Document ``name`` as plain JSON-able data: each collection by name.
+
+        Collections are read as the shape declares; undeclared ones as their
+        content shows (see :func:`snapshot`).
+        """
+        room = await self.room(check_name(name))
+        await room.durable()
+        return snapshot(room.doc, self.shape)
 
     async def reset(self, name: str) -> int:
         """Empty a document and start its next epoch; connected clients are told to start over."""

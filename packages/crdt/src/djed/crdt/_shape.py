@@ -21,6 +21,7 @@ __all__ = [
     "cents",
     "from_cents",
     "money",
+    "snapshot",
     "utf8_offset",
 ]
 
@@ -90,6 +91,25 @@ def _written_kind(doc: Doc[Any], root: str) -> Kind | None:
     # Text content is strings whose UTF-8 length is the text's length; array
     # elements count one each and read as no text at all.
     return "text" if len(str(text).encode()) == len(text) else "array"
+
+
+def snapshot(doc: Doc[Any], shape: Shape | None = None) -> dict[str, Any]:
+    """Every collection of ``doc`` as plain data: maps as dicts, arrays as lists, texts as str.
+
+    A collection's kind comes from ``shape`` when it declares it, else from its
+    content; an empty undeclared collection reads as None.
+    """
+    declared = shape.collections if shape is not None else {}
+    data: dict[str, Any] = {}
+    for name in sorted(doc.keys()):
+        kind = declared.get(name) or _written_kind(doc, name)
+        if kind is None:
+            data[name] = None
+        elif kind == "text":
+            data[name] = str(doc.get(name, type=Text))
+        else:
+            data[name] = doc.get(name, type=KINDS[kind]).to_py()
+    return data
 
 
 def cents(amount: decimal.Decimal | str | int) -> int:
