@@ -63,6 +63,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         host=arguments.host,
         port=arguments.port,
         log_level=arguments.log_level,
+        ws="websockets-sansio",
         ws_max_size=arguments.max_message_bytes + 1024,
     )
     return 0
