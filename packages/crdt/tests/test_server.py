@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,38 @@ class TestSync:
             client.doc.get("notes", type=Text).insert(0, "written offline")
             async with client, RawClient(f"{url}/inv-3") as other:
                 await other.wait_for(lambda: texts(other) == "written offline")
+
+    async def test_a_client_joining_a_busy_document_is_answered(self) -> None:
+        """Steady writing does not hold back a newcomer's sync (it waits for its own content)."""
+        joined = asyncio.Event()
+
+        async def write(writer: RawClient) -> int:
+            count = 0
+            while not joined.is_set() and count < 50_000:
+                await edit_notes(writer, "x")
+                count += 1
+                await asyncio.sleep(0.005)
+            return count
+
+        class SlowDisk(MemoryStorage):
+            async def append(self, name: str, updates: Any) -> None:
+                await asyncio.sleep(0.05)  # every commit takes 50 ms: the queue never empties
+                await super().append(name, updates)
+
+        with serve(SyncServer(SlowDisk())) as url:
+            writers = [RawClient(f"{url}/busy") for _ in range(3)]
+            async with contextlib.AsyncExitStack() as stack:
+                for writer in writers:
+                    await stack.enter_async_context(writer)
+                    await writer.synced.wait()
+                writing = [asyncio.create_task(write(writer)) for writer in writers]
+                await asyncio.sleep(0.5)
+                async with RawClient(f"{url}/busy") as newcomer:
+                    await asyncio.wait_for(newcomer.synced.wait(), 10)
+                    still_writing = not any(task.done() for task in writing)
+                    joined.set()
+                await asyncio.gather(*writing)
+        assert still_writing
 
 
 class TestAccess:

@@ -206,6 +206,10 @@ class Room:
         self._flusher: asyncio.Task[None] | None = None
         self._flushed = asyncio.Event()
         self._flushed.set()
+        self.queued = 0
+        """Updates ever queued to be stored."""
+        self._stored = 0
+        self._progress = asyncio.Condition()
         self._change_timer: asyncio.TimerHandle | None = None
         self._compacting: asyncio.Task[int] | None = None
         self._captured: list[bytes] = []
@@ -285,6 +289,7 @@ class Room:
     def _queue(self, origin: Connection | None, effective: bytes) -> None:
         self.stored_bytes += len(effective)
         self._pending.append((origin, effective))
+        self.queued += 1
         self._flushed.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"djed-crdt-flush:{self.name}")
@@ -295,7 +300,6 @@ class Room:
         Returns once the change is stored (False when it changed nothing). The
         change must not await; it sees the document as stored so far.
         """
-        await self.durable()
         self._captured.clear()
         try:
             with self.doc.transaction(origin="djed-edit"):
@@ -306,7 +310,7 @@ class Room:
             captured, self._captured = self._captured, []
             if captured:
                 self._queue(None, captured[0] if len(captured) == 1 else pycrdt_merge(*captured))
-        await self.durable()
+        await self.stored_through(self.queued)
         return bool(captured)
 
     async def _flush(self) -> None:
@@ -325,6 +329,7 @@ class Room:
                     self.server.fan_out_update(self.name, update)
                 metrics.updates.add(len(batch))
                 metrics.update_bytes.add(sum(len(u) for _, u in batch))
+                await self._advance(len(batch))
                 self._schedule_change()
                 if self.server.hooks["on_store"]:
                     self.server.background(self.server.run_hook("on_store", self.name, self.doc))
@@ -336,8 +341,24 @@ class Room:
                 self.server.close_later(connection, CLOSE_TRY_LATER, "the server could not store")
             self._pending.clear()
             self.server.forget(self)
+            await self._advance(self.queued - self._stored)
         finally:
             self._flushed.set()
+
+    async def _advance(self, stored: int) -> None:
+        self._stored += stored
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def stored_through(self, mark: int) -> None:
+        """Wait until the first ``mark`` queued updates are stored (later ones may still wait).
+
+        The replica holds stored content plus what is queued, so content read from
+        it at a moment when :attr:`queued` was ``mark`` is safe to send once this
+        returns, however busy the document stays.
+        """
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._stored >= mark)
 
     def _share_update(self, origin: Connection | None, update: bytes) -> None:
         message = update_message(update)
@@ -613,8 +634,9 @@ class SyncServer:
         content shows (see :func:`snapshot`).
         """
         room = await self.room(check_name(name))
-        await room.durable()
-        return snapshot(room.doc, self.shape)
+        data = snapshot(room.doc, self.shape)
+        await room.stored_through(room.queued)
+        return data
 
     async def reset(self, name: str) -> int:
         """Empty a document and start its next epoch; connected clients are told to start over."""
@@ -833,11 +855,11 @@ class SyncServer:
         message = parse(data)
         if message.kind == SYNC:
             if message.substep == SYNC_STEP1:
-                await room.durable()  # answer with stored content only
                 try:
                     diff = room.doc.get_update(message.payload)
                 except ValueError:
                     raise ProtocolError("sync step 1: the state vector does not decode") from None
+                await room.stored_through(room.queued)  # send stored content only
                 connection.send(sync_step2(diff))
             elif connection.read_only:
                 if message.payload != _EMPTY_UPDATE:  # an empty step 2 carries no edit
