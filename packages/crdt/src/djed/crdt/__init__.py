@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from ._client import ClientStatus, SyncClient, SyncClosedError, Traffic
 from ._mcp import expose_documents
 from ._protocol import ProtocolError
 from ._server import (
@@ -16,6 +17,7 @@ from ._server import (
     CLOSE_SHAPE,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
+    RESET_REASON,
     Access,
     AuthRequest,
     Limits,
@@ -34,9 +36,11 @@ __all__ = [
     "CLOSE_SHAPE",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
+    "RESET_REASON",
     "SIGNATURE_HEADER",
     "Access",
     "AuthRequest",
+    "ClientStatus",
     "FileStorage",
     "Limits",
     "MemoryStorage",
@@ -47,7 +51,10 @@ __all__ = [
     "SignatureError",
     "Storage",
     "StoredDocument",
+    "SyncClient",
+    "SyncClosedError",
     "SyncServer",
+    "Traffic",
     "Webhook",
     "cents",
     "expose_documents",

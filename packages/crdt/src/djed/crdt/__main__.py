@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds before an idle document is unloaded",
     )
     serve.add_argument(
-        "--max-message-bytes", type=int, default=1_048_576, help="largest message accepted"
+        "--max-message-bytes", type=int, default=16 * 1_048_576, help="largest message accepted"
     )
     serve.add_argument(
         "--durability", choices=["full", "normal"], default="full", help="SQLite sync mode"

@@ -44,6 +44,7 @@ __all__ = [
     "CLOSE_SHAPE",
     "CLOSE_TOO_BIG",
     "CLOSE_UNAUTHORIZED",
+    "RESET_REASON",
     "Access",
     "AuthRequest",
     "Limits",
@@ -64,6 +65,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_RESET = 4409
 CLOSE_SHAPE = 4422
+#: The reason sent with :data:`CLOSE_RESET`; clients read the new epoch from it.
+RESET_REASON = "document reset: epoch {epoch}"
 
 Access = Literal["read-write", "read-only"] | None
 """What an auth hook answers: read-write, read-only, or None to refuse."""
@@ -99,8 +102,9 @@ class Limits:
     one log line; the document and every other client carry on.
     """
 
-    max_message_bytes: int = 1_048_576
-    """A larger message closes the connection with 1009."""
+    max_message_bytes: int = 16 * 1_048_576
+    """A larger message closes the connection with 1009. A client's step 2 carries all its
+    offline edits (or a whole document uploaded) in one message."""
     max_document_bytes: int = 32 * 1_048_576
     """Stored bytes (snapshot plus log) past which updates are refused with 1009."""
     messages_per_second: float = 200.0
@@ -647,7 +651,7 @@ class SyncServer:
         epoch = await self.storage.reset(name)
         if room is not None:
             for connection in list(room.connections):
-                self.close_later(connection, CLOSE_RESET, f"document reset: epoch {epoch}")
+                self.close_later(connection, CLOSE_RESET, RESET_REASON.format(epoch=epoch))
             self.forget(room)
         return epoch
 
@@ -802,7 +806,7 @@ class SyncServer:
             return
         wanted = websocket.query_params.get("epoch")
         if wanted is not None and wanted != str(room.epoch):
-            await _close(websocket, CLOSE_RESET, f"document reset: epoch {room.epoch}")
+            await _close(websocket, CLOSE_RESET, RESET_REASON.format(epoch=room.epoch))
             return
         connection = Connection(websocket, read_only=access == "read-only", address=address)
         pump = asyncio.create_task(connection.pump(), name=f"djed-crdt-send:{name}")
