@@ -119,6 +119,7 @@ class RawClient:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        self.doc.unobserve(self._subscription)  # pycrdt holds observers out of the GC's reach
         if self.websocket is not None:
             await self.websocket.close()
         if self._reader is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +381,51 @@ class TestLifecycle:
             replica.apply_update(update)
         assert str(replica.get("notes", type=Text)) == "0123456"
         assert stored.log_length < 7
+
+
+@pytest.mark.asyncio
+class TestLongRun:
+    async def test_memory_stays_flat_as_clients_come_and_go(self) -> None:
+        """Hundreds of joins and leaves over many documents leave nothing behind."""
+        limits = Limits(idle_unload_seconds=0.2, keepalive_seconds=0.2)
+        server = SyncServer(MemoryStorage(), limits=limits)
+
+        async def visit(url: str, number: int) -> None:
+            async with RawClient(f"{url}/doc-{number % 10}") as client:
+                await client.synced.wait()
+                await edit_notes(client, "x")
+
+        with serve(server) as url:
+            for round_ in range(3):
+                await asyncio.gather(*(visit(url, n) for n in range(round_ * 50, round_ * 50 + 50)))
+                gc.collect()
+                if round_ == 0:
+                    tracemalloc.start()
+                    baseline = tracemalloc.get_traced_memory()[0]
+            await RawClient(url).wait_for(lambda: not server.rooms, within=10)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - baseline
+            tracemalloc.stop()
+            assert not server._per_address
+            kept = [type(o).__name__ for o in gc.get_objects()]
+            assert kept.count("Connection") == kept.count("Room") == 0
+        assert grown < 2_000_000, f"{grown} bytes still held after 100 more visits"
+
+    async def test_a_vanished_client_is_cleaned_up(self) -> None:
+        """A peer that drops its TCP connection without a close frame is removed."""
+        server = SyncServer(MemoryStorage())
+        with serve(server) as url:
+            async with RawClient(f"{url}/doc") as watcher:
+                await watcher.synced.wait()
+                vanishing = RawClient(f"{url}/doc")
+                await vanishing.__aenter__()
+                await vanishing.synced.wait()
+                await vanishing.send(awareness_message([AwarenessEntry(5, 1, '{"u":1}')]))
+                await watcher.wait_for(lambda: len(server.rooms["doc"].connections) == 2)
+                assert vanishing.websocket is not None
+                vanishing.websocket.transport.abort()  # gone: no close frame, no FIN handshake
+                await watcher.wait_for(lambda: len(server.rooms["doc"].connections) == 1)
+                await watcher.wait_for(lambda: _presence(watcher).get(5) == "null")
 
 
 def _presence(client: RawClient) -> dict[int, str]:

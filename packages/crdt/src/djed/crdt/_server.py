@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from pycrdt import Doc, get_state
+from pycrdt import Doc, Subscription, get_state
 from pycrdt import merge_updates as pycrdt_merge
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -217,7 +217,7 @@ class Room:
         self._change_timer: asyncio.TimerHandle | None = None
         self._compacting: asyncio.Task[int] | None = None
         self._captured: list[bytes] = []
-        self._subscription = self.doc.observe(self._capture)
+        self._subscription: Subscription | None = self.doc.observe(self._capture)
 
     async def load(self) -> None:
         """Read the document from the store; nobody is answered before this finished."""
@@ -259,6 +259,15 @@ class Room:
         limit = self.server.limits.max_document_bytes
         if self.stored_bytes + len(update) > limit:
             raise _Closing(CLOSE_TOO_BIG, f"document {self.name!r} is full ({limit} bytes)")
+
+    def release(self) -> None:
+        """Drop the replica's observer, so an unloaded room can be freed.
+
+        pycrdt holds observers in Rust, out of reach of Python's garbage collector.
+        """
+        if self._subscription is not None:
+            self.doc.unobserve(self._subscription)
+            self._subscription = None
 
     def _capture(self, event: Any) -> None:
         self._captured.append(event.update)
@@ -602,6 +611,7 @@ class SyncServer:
     def forget(self, room: Room) -> None:
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+            room.release()
             instruments().documents.add(-1)
             if self.fan_out is not None:
                 self.background(self.fan_out.unsubscribe(room.name))
@@ -660,17 +670,22 @@ class SyncServer:
         period = min(limits.keepalive_seconds, limits.idle_unload_seconds) / 3
         while True:
             await asyncio.sleep(period)
-            now = time.monotonic()
-            for room in list(self.rooms.values()):
-                for connection in room.connections:
-                    if now - connection.last_sent >= limits.keepalive_seconds:
-                        connection.send(_KEEPALIVE)
-                idle = room.idle_since
-                if idle is not None and now - idle >= limits.idle_unload_seconds:
-                    try:
-                        await self.unload(room)
-                    except Exception:  # noqa: BLE001 - logged; the janitor must keep running
-                        _log.exception("could not unload document %r", room.name)
+            await self._sweep()
+
+    async def _sweep(self) -> None:
+        """Send keepalives to quiet connections; unload documents idle long enough."""
+        limits = self.limits
+        now = time.monotonic()
+        for room in list(self.rooms.values()):
+            for connection in room.connections:
+                if now - connection.last_sent >= limits.keepalive_seconds:
+                    connection.send(_KEEPALIVE)
+            idle = room.idle_since
+            if idle is not None and now - idle >= limits.idle_unload_seconds:
+                try:
+                    await self.unload(room)
+                except Exception:  # noqa: BLE001 - logged; the janitor must keep running
+                    _log.exception("could not unload document %r", room.name)
 
     # -- fan-out ------------------------------------------------------------------------
 
