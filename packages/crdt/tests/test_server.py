@@ -34,6 +34,7 @@ from djed.crdt._protocol import (
     parse_awareness,
     update_message,
 )
+from djed.crdt._server import Connection, Room
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text
@@ -407,8 +408,12 @@ class TestLongRun:
             grown = tracemalloc.get_traced_memory()[0] - baseline
             tracemalloc.stop()
             assert not server._per_address
-            kept = [type(o).__name__ for o in gc.get_objects()]
-            assert kept.count("Connection") == kept.count("Room") == 0
+            assert not [o for o in gc.get_objects() if isinstance(o, Room) and o.server is server]
+            assert not [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, Connection) and o.websocket.url.path.startswith("/doc-")
+            ]
         assert grown < 2_000_000, f"{grown} bytes still held after 100 more visits"
 
     async def test_a_vanished_client_is_cleaned_up(self) -> None:
