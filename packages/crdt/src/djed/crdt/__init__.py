@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._client import ClientStatus, SyncClient, SyncClosedError, Traffic
 from ._mcp import expose_documents
 from ._protocol import ProtocolError
+from ._redis import RedisFanOut
 from ._server import (
     CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
@@ -45,6 +46,7 @@ __all__ = [
     "Limits",
     "MemoryStorage",
     "ProtocolError",
+    "RedisFanOut",
     "Room",
     "SQLiteStorage",
     "Shape",

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ._redis import RedisFanOut
 from ._server import Limits, SyncServer, merge_updates
 from ._storage import SQLiteStorage
 
@@ -47,9 +48,7 @@ def _serve(arguments: argparse.Namespace) -> int:
 
     fan_out = None
     if arguments.redis_url:
-        import importlib  # noqa: PLC0415 - the redis extra, only when asked for
-
-        fan_out = importlib.import_module("djed.crdt._redis").RedisFanOut(arguments.redis_url)
+        fan_out = RedisFanOut(arguments.redis_url)
     limits = Limits(
         idle_unload_seconds=arguments.idle_unload, max_message_bytes=arguments.max_message_bytes
     )

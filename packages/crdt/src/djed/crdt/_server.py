@@ -383,6 +383,9 @@ class Room:
         """An update another server process stored: apply and share, without storing."""
         effective = self._merge_in(update)
         if effective is not None:
+            # Stored by another process in the shared store: it counts here too.
+            self.stored_bytes += len(effective)
+            self.log_length += 1
             self._share_update(None, effective)
             self._schedule_change()
 
@@ -659,6 +662,8 @@ class SyncServer:
         if room is not None:
             await room.durable()
         epoch = await self.storage.reset(name)
+        if self.fan_out is not None:
+            self.fan_out.announce_reset(name, epoch)
         if room is not None:
             for connection in list(room.connections):
                 self.close_later(connection, CLOSE_RESET, RESET_REASON.format(epoch=epoch))
