@@ -64,11 +64,14 @@ def serve(server: SyncServer, port: int | None = None) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def serving(server: SyncServer) -> AsyncIterator[str]:
-    """Like :func:`serve`, on the running event loop (to share it with in-process clients)."""
+async def serving(server: SyncServer | Any) -> AsyncIterator[str]:
+    """Like :func:`serve`, on the running event loop (to share it with in-process clients).
+
+    ``server`` is a SyncServer, or any ASGI app (one that mounts a server's routes).
+    """
     port = free_port()
     config = uvicorn.Config(
-        server.app,
+        server.app if isinstance(server, SyncServer) else server,
         host="127.0.0.1",
         port=port,
         log_config=None,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from ._client import ClientStatus, SyncClient, SyncClosedError, Traffic
+from ._documents import Document, DocumentStore
 from ._mcp import expose_documents
 from ._protocol import ProtocolError
 from ._redis import RedisFanOut
@@ -42,6 +43,8 @@ __all__ = [
     "Access",
     "AuthRequest",
     "ClientStatus",
+    "Document",
+    "DocumentStore",
     "FileStorage",
     "Limits",
     "MemoryStorage",

@@ -535,6 +535,7 @@ class SyncServer:
         self._addresses: OrderedDict[str, _Bucket] = OrderedDict()
         self._per_address: dict[str, int] = {}
         self._janitor: asyncio.Task[None] | None = None
+        self._starting: asyncio.Future[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._closing = False
 
@@ -569,6 +570,16 @@ class SyncServer:
         return Starlette(routes=self.routes(), lifespan=self.lifespan)
 
     async def start(self) -> None:
+        """Start the background work; idempotent, and done by the first connection if needed.
+
+        So mounting :meth:`routes` in another app needs no lifespan wiring; the
+        lifespan remains the way to shut down cleanly (:meth:`stop`).
+        """
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self._closing = False
         if self.fan_out is not None:
             await self.fan_out.start(self)
@@ -578,6 +589,7 @@ class SyncServer:
     async def stop(self) -> None:
         """Close every connection (1001), store what is pending, unload every document."""
         self._closing = True
+        self._starting = None
         if self._janitor is not None:
             self._janitor.cancel()
             await asyncio.gather(self._janitor, return_exceptions=True)
@@ -594,6 +606,8 @@ class SyncServer:
 
     async def room(self, name: str) -> Room:
         """The loaded room of ``name``, loading it first if needed."""
+        if self._starting is None:
+            await self.start()
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(self, name)
