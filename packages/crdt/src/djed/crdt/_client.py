@@ -31,13 +31,14 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import random
 import re
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -453,8 +454,14 @@ class SyncClient:
             del self._unsaved[: len(batch)]
             self._log_length += len(batch)
             if self._log_length >= COMPACT_AFTER:
+                # The replica already holds every saved edit (and maybe newer ones, which
+                # are saved again later: a repeat is harmless), so it is the snapshot.
+                snapshot = self.doc.get_update()
                 try:
-                    self._log_length -= await self._store.compact(self.name, merge_updates)
+                    merged = await self._store.compact(
+                        self.name, functools.partial(_whole, snapshot)
+                    )
+                    self._log_length -= merged
                 except Exception:  # noqa: BLE001 - the log stays whole; compaction can wait
                     _log.exception("could not compact the replica of %r", self.name)
 
@@ -716,3 +723,8 @@ def _call(callback: Callable[[Any], Any], value: Any) -> None:
 def _discard(callbacks: list[Any], callback: Any) -> None:
     with contextlib.suppress(ValueError):
         callbacks.remove(callback)
+
+
+def _whole(snapshot: bytes, _parts: Sequence[bytes]) -> bytes:
+    """A merge that ignores the parts: ``snapshot`` already holds them."""
+    return snapshot

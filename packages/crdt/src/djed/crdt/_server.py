@@ -9,10 +9,10 @@ import inspect
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from pycrdt import Doc, Subscription, get_state
+from pycrdt import Doc, get_state
 from pycrdt import merge_updates as pycrdt_merge
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -24,6 +24,7 @@ from ._protocol import (
     QUERY_AWARENESS,
     SYNC,
     SYNC_STEP1,
+    SYNC_STEP2,
     AwarenessEntry,
     ProtocolError,
     awareness_message,
@@ -216,8 +217,6 @@ class Room:
         self._progress = asyncio.Condition()
         self._change_timer: asyncio.TimerHandle | None = None
         self._compacting: asyncio.Task[int] | None = None
-        self._captured: list[bytes] = []
-        self._subscription: Subscription | None = self.doc.observe(self._capture)
 
     async def load(self) -> None:
         """Read the document from the store; nobody is answered before this finished."""
@@ -227,7 +226,6 @@ class Room:
             with self.doc.transaction(origin="djed-load"):
                 for update in stored.updates:
                     self.doc.apply_update(update)
-            self._captured.clear()
             self.epoch = stored.epoch
             self.stored_bytes = sum(len(u) for u in stored.updates)
             self.log_length = stored.log_length
@@ -261,43 +259,50 @@ class Room:
             raise _Closing(CLOSE_TOO_BIG, f"document {self.name!r} is full ({limit} bytes)")
 
     def release(self) -> None:
-        """Drop the replica's observer, so an unloaded room can be freed.
+        """Forget the replica's content (the room is being dropped)."""
+        self._pending.clear()
 
-        pycrdt holds observers in Rust, out of reach of Python's garbage collector.
+    @contextlib.contextmanager
+    def _capturing(self) -> Iterator[list[bytes]]:
+        """Collect the updates of the transactions run inside, as pycrdt reports them.
+
+        The observer lives only this long: pycrdt holds observers in Rust, out of
+        the garbage collector's reach, and one kept on the replica costs every update.
         """
-        if self._subscription is not None:
-            self.doc.unobserve(self._subscription)
-            self._subscription = None
+        captured: list[bytes] = []
+        subscription = self.doc.observe(lambda event: captured.append(event.update))
+        try:
+            yield captured
+        finally:
+            self.doc.unobserve(subscription)
 
-    def _capture(self, event: Any) -> None:
-        self._captured.append(event.update)
+    def submit(self, origin: Connection | None, update: bytes, *, merge: bool = False) -> None:
+        """Apply ``update``; store it, then share it (never before it is stored).
 
-    def _merge_in(self, update: bytes) -> bytes | None:
-        """Apply ``update``; what it changed, as one update (None when nothing was new).
-
-        Yjs diffs repeat their whole delete set and a reconnecting client resends
-        what the server may have; only the effective change is stored and shared.
+        With ``merge`` (a client's sync step 2, which repeats its whole delete set
+        and may resend what the server has), only what the update changed is
+        stored and shared; nothing at all when it changed nothing. A plain
+        update is stored as received: a repeat is harmless and merges away at
+        compaction. Nothing reads the replica for a client before
+        :meth:`stored_through`, so content not yet stored is never sent; if
+        storing fails, the room is dropped and reloaded from the store.
         """
-        self._captured.clear()
-        with self.doc.transaction(origin="djed-merge"):
-            self.doc.apply_update(update)
-        if not self._captured:
-            return None
-        captured = self._captured
-        effective = captured[0] if len(captured) == 1 else pycrdt_merge(*captured)
-        self._captured.clear()
-        return effective
-
-    def submit(self, origin: Connection | None, update: bytes) -> None:
-        """Apply ``update``; store what it changed, then share it (never before it is stored).
-
-        Nothing reads the replica for a client before :meth:`durable`, so content
-        not yet stored is never sent; if storing fails, the room is dropped and
-        reloaded from the store.
-        """
-        effective = self._merge_in(update)
+        try:
+            if not merge:
+                self.doc.apply_update(update)
+                self._queue(origin, update)
+                return
+            effective = self._merge_in(update)
+        except ValueError:
+            raise ProtocolError("sync update: the update does not apply") from None
         if effective is not None:
             self._queue(origin, effective)
+
+    def _merge_in(self, update: bytes) -> bytes | None:
+        """Apply ``update``; what it changed, as one update (None when nothing was new)."""
+        with self._capturing() as captured:
+            self.doc.apply_update(update)
+        return _one(captured) if captured else None
 
     def _queue(self, origin: Connection | None, effective: bytes) -> None:
         self.stored_bytes += len(effective)
@@ -313,16 +318,17 @@ class Room:
         Returns once the change is stored (False when it changed nothing). The
         change must not await; it sees the document as stored so far.
         """
-        self._captured.clear()
-        try:
-            with self.doc.transaction(origin="djed-edit"):
-                change(self.doc)
-        finally:
-            # A CRDT transaction does not roll back: what ran before an error is
-            # in the replica, so it is stored and shared like the rest.
-            captured, self._captured = self._captured, []
-            if captured:
-                self._queue(None, captured[0] if len(captured) == 1 else pycrdt_merge(*captured))
+        with self._capturing() as captured:
+            try:
+                with self.doc.transaction(origin="djed-edit"):
+                    change(self.doc)
+            finally:
+                # A CRDT transaction does not roll back: what ran before an error is
+                # in the replica, so it is stored and shared like the rest.
+                if captured:
+                    self._queue(
+                        None, captured[0] if len(captured) == 1 else pycrdt_merge(*captured)
+                    )
         await self.stored_through(self.queued)
         return bool(captured)
 
@@ -472,6 +478,11 @@ class Room:
             self.server.fan_out_awareness(self.name, message)
         if not self.connections:
             self.idle_since = time.monotonic()
+
+
+def _one(updates: list[bytes]) -> bytes:
+    """One update from the updates of a transaction (usually there is only one)."""
+    return updates[0] if len(updates) == 1 else pycrdt_merge(*updates)
 
 
 def merge_updates(updates: Sequence[bytes]) -> bytes:
@@ -905,7 +916,7 @@ class SyncServer:
                     instruments().dropped.add(1, {"reason": "read-only"})
             else:
                 room.check_update(message.payload)
-                room.submit(connection, message.payload)
+                room.submit(connection, message.payload, merge=message.substep == SYNC_STEP2)
         elif message.kind == AWARENESS:
             shared = room.apply_awareness(connection, parse_awareness(message.payload))
             room.share(shared)
