@@ -62,6 +62,8 @@ state), ``synced`` (both sides hold the same edits), ``closed`` (for good)."""
 
 PRESENCE_RENEW_SECONDS = 15.0  # Yjs peers forget a presence not renewed within 30 s
 COMPACT_AFTER = 500  # replica log entries past which the log is merged into the snapshot
+#: Edits saved together beyond this many are saved as the whole replica, in one row.
+_ROWS_PER_SAVE = 64
 _REMOTE = "djed-crdt-client:remote"  # the origin of every update the server sent
 _REMOTE_HASH = hash(_REMOTE)  # what pycrdt's transaction.origin() gives back for it
 _ROUTINE_CLOSES = {1000, 1001, CLOSE_RESET}  # other codes say something went wrong
@@ -446,13 +448,16 @@ class SyncClient:
     async def _save(self) -> None:
         while self._unsaved:
             batch = list(self._unsaved)
+            # A burst of edits is saved as the whole replica in one row (it holds them
+            # all, and a repeat is harmless) rather than as one row per edit.
+            rows = batch if len(batch) <= _ROWS_PER_SAVE else [self.doc.get_update()]
             try:
-                await self._store.append(self.name, batch)
+                await self._store.append(self.name, rows)
             except Exception:  # noqa: BLE001 - kept in memory; retried with the next edit
                 _log.exception("could not save %d edit(s) of %r", len(batch), self.name)
                 return
             del self._unsaved[: len(batch)]
-            self._log_length += len(batch)
+            self._log_length += len(rows)
             if self._log_length >= COMPACT_AFTER:
                 # The replica already holds every saved edit (and maybe newer ones, which
                 # are saved again later: a repeat is harmless), so it is the snapshot.
