@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from djed.crdt import SyncServer
@@ -92,6 +92,14 @@ async def serving(server: SyncServer | Any) -> AsyncIterator[str]:
         await asyncio.wait_for(task, WAIT)
 
 
+class BoundedEvent(asyncio.Event):
+    """An event whose ``wait()`` gives up after :data:`WAIT` seconds: a test never hangs."""
+
+    async def wait(self) -> Literal[True]:
+        async with asyncio.timeout(WAIT):
+            return await super().wait()
+
+
 class RawClient:
     """A minimal y-websocket client: a pycrdt Doc kept in sync over one connection.
 
@@ -102,8 +110,8 @@ class RawClient:
         self.url = url
         self.doc: Doc[Any] = Doc()
         self.received: list[bytes] = []
-        self.synced = asyncio.Event()
-        self.closed = asyncio.Event()
+        self.synced = BoundedEvent()
+        self.closed = BoundedEvent()
         self.close_code: int | None = None
         self.close_reason = ""
         self.websocket: ClientConnection | None = None

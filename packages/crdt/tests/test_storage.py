@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,30 @@ class TestDurability:
         await store.close()
         with pytest.raises(RuntimeError, match="SQLiteStorage is closed"):
             await store.load("doc")
+
+
+def _open_and_load(path: str) -> str:
+    """In a process of its own: open the SQLite store at ``path`` and read from it."""
+
+    async def load() -> str:
+        store = SQLiteStorage(path)
+        try:
+            await store.load("doc")
+            return "ok"
+        except Exception as error:  # noqa: BLE001 - reported to the test
+            return repr(error)
+        finally:
+            await store.close()
+
+    return asyncio.run(load())
+
+
+def test_processes_opening_one_new_file_together(tmp_path: Path) -> None:
+    """Several server processes starting on the same new SQLite file all get in."""
+    paths = [str(tmp_path / f"docs-{n}.db") for n in range(15) for _ in range(4)]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(_open_and_load, paths))
+    assert [o for o in outcomes if o != "ok"] == []
 
 
 class TestNames:

@@ -243,10 +243,12 @@ class SQLiteStorage(_Threaded):
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None)
+            # The timeout first: another process opening the same new file at the
+            # same moment holds a lock while it switches it to WAL.
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            connection.execute("PRAGMA busy_timeout=30000")
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(f"PRAGMA synchronous={self.durability.upper()}")
-            connection.execute("PRAGMA busy_timeout=10000")
             connection.executescript(_SCHEMA)
             self._connection = connection
         return self._connection
