@@ -94,7 +94,8 @@ class TestMetrics:
         assert sample(after, "djed_mcp_denials_total", reason="rate_limit", rule="default") == 1
         assert sample(during, "djed_mcp_sessions_active") == 1
         assert sample(after, "djed_mcp_sessions_active") == 0
-        assert sample(after, "djed_mcp_stage_duration_seconds_count", stage="validation") >= 2
+        assert sample(after, "djed_mcp_stage_calls_total", stage="validation") >= 2
+        assert sample(after, "djed_mcp_stage_time_seconds_total", stage="logging") > 0
 
     def test_without_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without the [otel] extra /metrics is left out, or refused clearly when asked for."""

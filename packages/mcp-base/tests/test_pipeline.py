@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from typing import Any
@@ -54,31 +53,27 @@ async def run(pipeline: Pipeline, ctx: Any = "ctx", handler: Any = echo) -> Any:
         return await pipeline.compose(handler)(ctx)
 
 
-@dataclasses.dataclass
-class FakeHistogram:
-    name: str
-    unit: str
-    points: list[tuple[float, dict[str, str]]] = dataclasses.field(default_factory=list)
-
-    def record(self, amount: float, attributes: dict[str, str]) -> None:
-        self.points.append((amount, dict(attributes)))
-
-
 @pytest.fixture
-def histogram(monkeypatch: pytest.MonkeyPatch) -> list[FakeHistogram]:
-    """A fresh, fake instrument behind the module's lazy creation."""
+def counters(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Fresh, fake observable counters behind the module's lazy creation, by name."""
     from opentelemetry import metrics
 
-    created: list[FakeHistogram] = []
+    created: dict[str, Any] = {}
 
     class FakeMeter:
-        def create_histogram(self, name: str, unit: str = "", description: str = "") -> Any:
-            created.append(FakeHistogram(name, unit))
-            return created[-1]
+        def create_observable_counter(
+            self, name: str, callbacks: list[Any], unit: str = "", description: str = ""
+        ) -> None:
+            created[name] = (unit, callbacks[0])
 
-    monkeypatch.setattr(_pipeline, "_histogram", None)
+    monkeypatch.setattr(_pipeline, "_instruments_created", [])
     monkeypatch.setattr(metrics, "get_meter", lambda name, *args, **kwargs: FakeMeter())
     return created
+
+
+def observed(counters: dict[str, Any], name: str) -> dict[str, float]:
+    _unit, callback = counters[name]
+    return {o.attributes["stage"]: o.value for o in callback(None)}
 
 
 class TestOrdering:
@@ -477,17 +472,26 @@ class TestStats:
         assert stats["inner"]["total_seconds"] < inside[0] / 2
 
     @pytest.mark.asyncio
-    async def test_histogram_created_lazily_and_fed(self, histogram: list[FakeHistogram]) -> None:
-        """The first build creates djed.mcp.stage.duration; each call records with its stage."""
-        pipeline = Pipeline().stage("a", passthrough).stage("b", passthrough)
-        assert histogram == []
+    async def test_counters_created_lazily_and_read_at_collection(
+        self, counters: dict[str, Any]
+    ) -> None:
+        """The first build creates the stage counters; they report the stats when collected."""
+        pipeline = Pipeline().stage("count-a", passthrough).stage("count-b", passthrough)
+        assert counters == {}
         await run(pipeline)
         await run(pipeline)
-        [instrument] = histogram
-        assert (instrument.name, instrument.unit) == ("djed.mcp.stage.duration", "s")
-        stages = [attributes for _, attributes in instrument.points]
-        assert stages == [{"stage": "b"}, {"stage": "a"}] * 2
-        assert all(amount >= 0 for amount, _ in instrument.points)
+        assert {name: unit for name, (unit, _) in counters.items()} == {
+            "djed.mcp.stage.time": "s",
+            "djed.mcp.stage.calls": "{call}",
+            "djed.mcp.stage.errors": "{error}",
+        }
+        calls = observed(counters, "djed.mcp.stage.calls")
+        assert (calls["count-a"], calls["count-b"]) == (2, 2)
+        errors = observed(counters, "djed.mcp.stage.errors")
+        assert (errors["count-a"], errors["count-b"]) == (0, 0)
+        seconds = observed(counters, "djed.mcp.stage.time")
+        stats = pipeline.stats()
+        assert seconds["count-a"] == stats["count-a"]["total_seconds"] > 0
 
     def test_every_stage_listed_from_the_start(self) -> None:
         """stats() lists stages not run yet with zeros."""

@@ -19,7 +19,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Histogram
+    from opentelemetry.metrics import CallbackOptions, Observation
 
 __all__ = ["CallNext", "Pipeline", "PipelineError", "StageStats", "StageTimeoutError"]
 
@@ -208,8 +208,8 @@ class Pipeline:
             PipelineError: A dependency is missing or the dependencies form a cycle.
         """
         stages = self._resolve()
-        histogram = _stage_histogram()
-        return [_wrap(stage, self._records[stage.name], histogram) for stage in stages]
+        _export(self)
+        return [_wrap(stage, self._records[stage.name]) for stage in stages]
 
     def compose(self, handler: Downstream) -> Downstream:
         """Build the pipeline and join it to ``handler``: one ``async (ctx) -> result``."""
@@ -310,11 +310,10 @@ def _link(layer: Wrapped, call_next: Downstream) -> Downstream:
     return call
 
 
-def _wrap(stage: _Stage, record: _Record, histogram: Histogram) -> Wrapped:
+def _wrap(stage: _Stage, record: _Record) -> Wrapped:
     """The stage as middleware that times itself, keeps to its timeout and applies on_error."""
     name, middleware = stage.name, stage.middleware
     timeout, on_error = stage.timeout, stage.on_error
-    attributes = {"stage": name}
 
     async def run_stage(ctx: Any, call_next: Downstream) -> Any:
         inside = 0.0
@@ -364,7 +363,6 @@ def _wrap(stage: _Stage, record: _Record, histogram: Histogram) -> Wrapped:
             record.calls += 1
             record.seconds += own
             record.errors += failed
-            histogram.record(own, attributes)
 
     run_stage.__qualname__ = run_stage.__name__ = f"stage[{name}]"
     return run_stage
@@ -383,23 +381,55 @@ async def _within(
         raise  # a TimeoutError of the stage's own making passes through unchanged
 
 
-_histogram: Histogram | None = None
-_histogram_lock = threading.Lock()
+# Every stage record of every built pipeline, so the counters stay monotonic even
+# after a pipeline object is gone (a server keeps only its built stages).
+_exported: dict[int, tuple[str, _Record]] = {}
+_export_lock = threading.Lock()
 
 
-def _stage_histogram() -> Histogram:
-    """The process-wide ``djed.mcp.stage.duration`` instrument, created on first use."""
-    global _histogram  # noqa: PLW0603 - instruments are process-wide in OpenTelemetry too
-    with _histogram_lock:
-        if _histogram is None:
-            from opentelemetry import metrics  # noqa: PLC0415 - only once a pipeline is built
+def _export(pipeline: Pipeline) -> None:
+    """Report ``pipeline``'s stage figures through OpenTelemetry, read at collection time.
 
-            _histogram = metrics.get_meter("djed.mcp_base").create_histogram(
-                "djed.mcp.stage.duration",
-                unit="s",
-                description="Time a pipeline stage spends on a call, excluding the stages inside.",
-            )
-        return _histogram
+    Three observable counters by ``stage``: ``djed.mcp.stage.time`` (seconds spent
+    in the stage itself), ``djed.mcp.stage.calls`` and ``djed.mcp.stage.errors``.
+    A call only adds to the pipeline's own records; nothing is recorded per call.
+    """
+    with _export_lock:
+        for name, record in pipeline._records.items():  # noqa: SLF001 - same module
+            _exported.setdefault(id(record), (name, record))
+        if not _instruments_created:
+            _create_instruments()
+
+
+_instruments_created: list[bool] = []
+
+
+def _create_instruments() -> None:
+    from opentelemetry import metrics  # noqa: PLC0415 - only once a pipeline is built
+
+    meter = metrics.get_meter("djed.mcp_base")
+    fields = (
+        ("djed.mcp.stage.time", "s", "seconds", "Time spent in each pipeline stage itself."),
+        ("djed.mcp.stage.calls", "{call}", "calls", "Calls through each pipeline stage."),
+        ("djed.mcp.stage.errors", "{error}", "errors", "Failures of each pipeline stage itself."),
+    )
+    for name, unit, field, description in fields:
+        meter.create_observable_counter(
+            name, callbacks=[_observer(field)], unit=unit, description=description
+        )
+    _instruments_created.append(True)
+
+
+def _observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation  # noqa: PLC0415 - at collection only
+
+        totals: dict[str, float] = {}
+        for name, record in list(_exported.values()):
+            totals[name] = totals.get(name, 0) + getattr(record, field)
+        return [Observation(value, {"stage": name}) for name, value in totals.items()]
+
+    return observe
 
 
 def _checked(
