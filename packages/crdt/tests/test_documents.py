@@ -57,7 +57,7 @@ class TestDocumentStore:
 async def test_mounted_in_the_mcp_http_app() -> None:
     """The sync routes join djed-mcp-base's HTTP app; the server starts on first use."""
     sync = SyncServer(MemoryStorage())
-    app = build_app(create_server("invoices"), allowed_hosts=["127.0.0.1:*"])
+    app = build_app(create_server("invoices"), allowed_hosts=["127.0.0.1:*"], metrics=False)
     app.router.routes.append(Mount("/sync", routes=sync.routes()))
     try:
         async with serving(app) as url:
