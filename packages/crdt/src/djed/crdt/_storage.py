@@ -19,6 +19,7 @@ import re
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -217,6 +218,29 @@ CREATE INDEX IF NOT EXISTS djed_updates_by_name ON djed_updates (name, id);
 """
 
 
+def _prepare(connection: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch the file to WAL and create the tables, waiting out other processes.
+
+    Several processes opening the same new file at once race to switch it to
+    WAL; SQLite answers the losers "database is locked" at once, without its busy
+    timeout, so the switch is retried (on the store's own thread).
+    """
+    for attempt in range(attempts):
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(0.01 * (attempt + 1), 0.2))
+        else:
+            return
+
+
 class SQLiteStorage(_Threaded):
     """Documents in one SQLite file, in WAL mode: the default store.
 
@@ -243,13 +267,10 @@ class SQLiteStorage(_Threaded):
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # The timeout first: another process opening the same new file at the
-            # same moment holds a lock while it switches it to WAL.
             connection = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             connection.execute("PRAGMA busy_timeout=30000")
-            connection.execute("PRAGMA journal_mode=WAL")
+            _prepare(connection)
             connection.execute(f"PRAGMA synchronous={self.durability.upper()}")
-            connection.executescript(_SCHEMA)
             self._connection = connection
         return self._connection
 
