@@ -36,19 +36,18 @@ def free_port() -> int:
         return port
 
 
+def _uvicorn(app: Any, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="websockets-sansio"
+    )
+    return uvicorn.Server(config)
+
+
 @contextlib.contextmanager
 def serve(server: SyncServer, port: int | None = None) -> Iterator[str]:
     """``server.app`` under uvicorn on 127.0.0.1 in a thread; yields ``ws://127.0.0.1:PORT``."""
     port = port or free_port()
-    config = uvicorn.Config(
-        server.app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-    )
-    runner = uvicorn.Server(config)
+    runner = _uvicorn(server.app, port)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT
@@ -70,15 +69,7 @@ async def serving(server: SyncServer | Any) -> AsyncIterator[str]:
     ``server`` is a SyncServer, or any ASGI app (one that mounts a server's routes).
     """
     port = free_port()
-    config = uvicorn.Config(
-        server.app if isinstance(server, SyncServer) else server,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-    )
-    runner = uvicorn.Server(config)
+    runner = _uvicorn(server.app if isinstance(server, SyncServer) else server, port)
     task = asyncio.create_task(runner.serve())
     deadline = time.monotonic() + WAIT
     while not runner.started:

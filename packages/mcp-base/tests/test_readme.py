@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from djed.mcp_base.testing import free_port
+from djed.mcp_base.testing import (
+    INITIALIZE,
+    INITIALIZED,
+    free_port,
+    launch,
+    stdio_exchange,
+    tool_call,
+    wait_ready,
+)
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -35,52 +38,14 @@ def server_py(tmp_path: Path) -> Path:
     return path
 
 
-def stdio_exchange(script: Path, messages: list[dict[str, Any]], answers: int) -> list[Any]:
-    process = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdin is not None
-        assert process.stdout is not None
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
-        process.stdin.flush()
-        received = [json.loads(process.stdout.readline()) for _ in range(answers)]
-        return sorted(received, key=lambda answer: answer["id"])  # requests run concurrently
-    finally:
-        process.kill()
-        process.communicate()
-
-
 def call(number: str, request_id: int = 2) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "tools/call",
-        "params": {"name": "get_invoice", "arguments": {"number": number}},
-    }
-
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "readme", "version": "0"},
-    },
-}
+    return tool_call("get_invoice", {"number": number}, request_id)
 
 
 class TestExampleServer:
     def test_over_stdio(self, server_py: Path) -> None:
-        initialized: dict[str, Any] = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        messages = [INITIALIZE, initialized, call("INV-0001"), call("7", 3)]
-        hello, good, bad = stdio_exchange(server_py, messages, 3)
+        messages = [INITIALIZE, INITIALIZED, call("INV-0001"), call("7", 3)]
+        hello, good, bad = stdio_exchange(launch(server_py), messages, 3)
         assert hello["result"]["serverInfo"] == {"name": "invoices", "version": "1.0.0"}
         assert good["result"]["structuredContent"]["customer"] == "Acme"
         assert bad["error"]["code"] == -32602
@@ -89,18 +54,11 @@ class TestExampleServer:
     def test_over_http(self, server_py: Path) -> None:
         """The README's curl calls, against the example served over stateless HTTP."""
         port = free_port()
-        env = {**os.environ, "DJED_MCP_TRANSPORT": "http", "DJED_MCP_PORT": str(port)}
-        env["DJED_MCP_STATELESS"] = "true"
-        process = subprocess.Popen(
-            [sys.executable, str(server_py)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        env = {"DJED_MCP_TRANSPORT": "http", "DJED_MCP_PORT": str(port)}
+        process = launch(server_py, DJED_MCP_STATELESS="true", **env)
         url = f"http://localhost:{port}"
         try:
-            ready = wait_for(url, process)
+            ready = wait_ready(url, process)
             headers = {"Accept": "application/json, text/event-stream"}
             answer = httpx.post(f"{url}/mcp", json=call("7"), headers=headers, timeout=10)
         finally:
@@ -110,17 +68,6 @@ class TestExampleServer:
         error = answer.json()["error"]
         assert error["code"] == -32602
         assert error["data"]["errors"][0]["path"] == "/number"
-
-
-def wait_for(url: str, process: subprocess.Popen[str]) -> Any:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1][-2000:]
-        try:
-            return httpx.get(f"{url}/readyz", timeout=1).json()
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("the README server did not start")
 
 
 class TestOtherExamples:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -15,7 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 from djed.mcp_base import ServerSettings
-from djed.mcp_base.testing import free_port
+from djed.mcp_base.testing import (
+    INITIALIZE,
+    INITIALIZED,
+    free_port,
+    launch,
+    stdio_exchange,
+    tool_call,
+    wait_ready,
+)
 
 SERVER = """
 import asyncio
@@ -91,35 +97,11 @@ class TestSettings:
 def start(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
     script = tmp_path / "server.py"
     script.write_text(textwrap.dedent(SERVER))
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        env={**os.environ, **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1][-2000:]
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("the server did not become ready")
+    return launch(script, **env)
 
 
 def call_slow(url: str, seconds: float) -> httpx.Response:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {"name": "slow", "arguments": {"seconds": seconds}},
-    }
+    body = tool_call("slow", {"seconds": seconds}, request_id=7)
     headers = {"Accept": "application/json, text/event-stream"}
     return httpx.post(f"{url}/mcp", json=body, headers=headers, timeout=20)
 
@@ -166,37 +148,8 @@ class TestRun:
 
     def test_stdio(self, tmp_path: Path) -> None:
         """With the default settings run() speaks MCP over stdin and stdout."""
-        process = start(tmp_path)
-        messages = [
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "0"},
-                },
-            },
-            {"jsonrpc": "2.0", "method": "notifications/initialized"},
-            {
-                "jsonrpc": "2.0",
-                "id": 2,
-                "method": "tools/call",
-                "params": {"name": "slow", "arguments": {"seconds": 0}},
-            },
-        ]
-        try:
-            stdin = "".join(json.dumps(m) + "\n" for m in messages)
-            assert process.stdin is not None
-            assert process.stdout is not None
-            process.stdin.write(stdin)
-            process.stdin.flush()
-            answers = [json.loads(process.stdout.readline()) for _ in range(2)]
-            answers.sort(key=lambda answer: answer["id"])
-        finally:
-            process.kill()
-            process.communicate()
+        messages = [INITIALIZE, INITIALIZED, tool_call("slow", {"seconds": 0})]
+        answers = stdio_exchange(start(tmp_path), messages, 2)
         assert answers[0]["result"]["serverInfo"]["name"] == "slow"
         assert answers[1]["result"]["content"][0]["text"] == "slept 0.0"
 

@@ -2,15 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from djed.mcp_base import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -21,7 +17,7 @@ from djed.mcp_base import (
     create_server,
     default_pipeline,
 )
-from djed.mcp_base.testing import MODES, connect
+from djed.mcp_base.testing import MODES, connect, free_port, serve
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
@@ -138,35 +134,17 @@ class TestStages:
         assert "StreamHandler" not in names  # pytest's own capture handlers aside
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def http_server() -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1, for the SDK's real HTTP client."""
-    state = {"ready": True}
     port = free_port()
     app = build_app(
         make_server(),
         allowed_hosts=[f"127.0.0.1:{port}", "127.0.0.1"],
-        readiness={"database": lambda: state["ready"]},
+        readiness={"database": lambda: True},
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(app, port=port) as url:
+        yield url
 
 
 class TestHttp:

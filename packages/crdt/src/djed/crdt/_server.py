@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from pycrdt import Doc, get_state
+from pycrdt import Doc
 from pycrdt import merge_updates as pycrdt_merge
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -209,8 +209,6 @@ class Room:
         self.idle_since: float | None = time.monotonic()
         self._pending: list[tuple[Connection | None, bytes]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._flushed = asyncio.Event()
-        self._flushed.set()
         self.queued = 0
         """Updates ever queued to be stored."""
         self._stored = 0
@@ -242,14 +240,16 @@ class Room:
     # -- updates ------------------------------------------------------------------------
 
     def check_update(self, update: bytes) -> None:
-        """Refuse an update that does not decode, breaks the shape or overfills the document."""
-        try:
-            get_state(update)
-        except ValueError:
-            raise ProtocolError("sync update: the update does not decode") from None
+        """Refuse an update that breaks the shape or overfills the document.
+
+        One that does not decode is refused when it is applied (:meth:`submit`).
+        """
         shape = self.server.shape
         if shape is not None:
-            problems = shape.violations(update)
+            try:
+                problems = shape.violations(update)
+            except ValueError:
+                raise ProtocolError("sync update: the update does not decode") from None
             if problems:
                 raise _Closing(
                     CLOSE_SHAPE, "update breaks the document shape: " + "; ".join(problems)
@@ -294,7 +294,7 @@ class Room:
                 return
             effective = self._merge_in(update)
         except ValueError:
-            raise ProtocolError("sync update: the update does not apply") from None
+            raise ProtocolError("sync update: the update does not decode") from None
         if effective is not None:
             self._queue(origin, effective)
 
@@ -308,7 +308,6 @@ class Room:
         self.stored_bytes += len(effective)
         self._pending.append((origin, effective))
         self.queued += 1
-        self._flushed.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"djed-crdt-flush:{self.name}")
 
@@ -361,8 +360,6 @@ class Room:
             self._pending.clear()
             self.server.forget(self)
             await self._advance(self.queued - self._stored)
-        finally:
-            self._flushed.set()
 
     async def _advance(self, stored: int) -> None:
         self._stored += stored
@@ -397,7 +394,7 @@ class Room:
 
     async def durable(self) -> None:
         """Wait until every update received so far is stored and applied."""
-        await self._flushed.wait()
+        await self.stored_through(self.queued)
 
     def _schedule_change(self) -> None:
         if not self.server.has_change_hooks:
@@ -607,8 +604,7 @@ class SyncServer:
         for room in list(self.rooms.values()):
             for connection in list(room.connections):
                 self.close_later(connection, CLOSE_GOING_AWAY, "server shutting down")
-            await room.durable()
-            await self.unload(room)
+            await self.unload(room)  # stores what is pending first
         if self.fan_out is not None:
             await self.fan_out.stop()
         await self.storage.close()

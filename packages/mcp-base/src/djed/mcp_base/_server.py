@@ -289,11 +289,7 @@ def create_server(
     if pipeline is None:
         if timeout is ...:
             timeout = (settings or ServerSettings.from_env()).timeout
-        limiter = (
-            RateLimiter(rate_limit, max_clients=100_000)
-            if isinstance(rate_limit, Rate)
-            else rate_limit
-        )
+        limiter = RateLimiter(rate_limit) if isinstance(rate_limit, Rate) else rate_limit
         pipeline = default_pipeline(
             timeout=timeout,
             tool_schemas=tool_schemas,

@@ -17,7 +17,11 @@ Over streamable HTTP on loopback, with the SDK's real client:
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -26,7 +30,19 @@ from typing import Any
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-__all__ = ["MODES", "connect", "connect_http", "free_port", "serve"]
+__all__ = [
+    "INITIALIZE",
+    "INITIALIZED",
+    "MODES",
+    "connect",
+    "connect_http",
+    "free_port",
+    "launch",
+    "serve",
+    "stdio_exchange",
+    "tool_call",
+    "wait_ready",
+]
 
 #: The SDK's two in-process client modes: "auto" skips JSON-RPC framing, "legacy"
 #: exercises it. Parametrise tests over both.
@@ -104,3 +120,85 @@ def serve(app: Any, *, port: int | None = None, startup_timeout: float = 10.0) -
     finally:
         server.should_exit = True
         thread.join(startup_timeout)
+
+
+# -- a server script in a process of its own -----------------------------------------
+
+#: The first message of the session handshake, for a server spoken to over stdio.
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    },
+}
+#: The notification that ends the handshake.
+INITIALIZED: dict[str, Any] = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def tool_call(name: str, arguments: dict[str, Any], request_id: int = 2) -> dict[str, Any]:
+    """A JSON-RPC ``tools/call`` message."""
+    params = {"name": name, "arguments": arguments}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+def launch(script: str | os.PathLike[str], **env: str) -> subprocess.Popen[str]:
+    """``python script`` with ``env`` added to the environment, its streams piped as text."""
+    return subprocess.Popen(  # noqa: S603 - the test's own script, run by this Python
+        [sys.executable, os.fspath(script)],
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stdio_exchange(
+    process: subprocess.Popen[str], messages: list[dict[str, Any]], answers: int
+) -> list[Any]:
+    """Send ``messages`` to a stdio server, read ``answers`` replies, then stop it.
+
+    >>> hello, result = stdio_exchange(
+    ...     launch("server.py"), [INITIALIZE, INITIALIZED, tool_call("echo", {"text": "hi"})], 2
+    ... )
+
+    Replies come back sorted by id (the server answers requests concurrently).
+    """
+    if process.stdin is None or process.stdout is None:
+        raise ValueError("start the process with stdin and stdout piped (see launch)")
+    try:
+        process.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+        process.stdin.flush()
+        received = [json.loads(process.stdout.readline()) for _ in range(answers)]
+        return sorted(received, key=lambda answer: answer["id"])
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], *, within: float = 20.0) -> Any:
+    """The JSON of the first 200 answer of ``url``'s ``/readyz``.
+
+    Raises:
+        RuntimeError: The process ended first (with the end of its stderr), or
+            ``within`` seconds passed.
+    """
+    import httpx2  # noqa: PLC0415 - the SDK's own HTTP client, only for HTTP tests
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.communicate()[1] or ""
+            raise RuntimeError(f"the server process ended: {stderr[-2000:]}")
+        try:
+            ready = httpx2.get(f"{url}/readyz", timeout=1)
+            if ready.status_code == 200:
+                return ready.json()
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not become ready within {within:g} s")
