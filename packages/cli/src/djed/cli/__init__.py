@@ -1,0 +1,5 @@
+"""The ``djed`` command."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
