@@ -36,7 +36,7 @@ def _suggest_project(name: str) -> str:
         return "my-server"
     if not text[0].isalpha():
         text = f"mcp-{text}"
-    return text[:64]
+    return text[:63].rstrip("-")
 
 
 def package_name_for(project: str) -> str:
@@ -49,8 +49,8 @@ def check_project_name(name: str) -> str:
     reason = None
     if not name:
         reason = "it is empty"
-    elif len(name) > 64:
-        reason = "it is longer than 64 characters"
+    elif len(name) > 63:
+        reason = "it is longer than 63 characters (the limit of Kubernetes names)"
     elif name != name.lower():
         reason = "it has capital letters (package indexes compare names in lower case)"
     elif not _PROJECT.match(name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -102,8 +103,8 @@ def find_project(start: Path) -> Project:
 
 
 def uv_command() -> list[str]:
-    """How to call uv: from PATH, else as a module of this interpreter."""
-    found = shutil.which("uv")
+    """How to call uv: the one running us (``UV``), from PATH, or as a module of this interpreter."""
+    found = os.environ.get("UV") or shutil.which("uv")
     if found:
         return [found]
     probe = subprocess.run(

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -134,9 +133,7 @@ class ServerSettings:
 def configure_logging() -> None:
     """Log records to stderr (over stdio, stdout carries the protocol) unless already set up."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
-        )
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
 
 def _target(ctx: ServerRequestContext[Any, Any]) -> str:
