@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from djed.mcp_base.testing import free_port, wait_ready
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 TEMPLATES = REPOSITORY / "templates"
@@ -40,8 +44,8 @@ def environment(store: Path, **extra: str) -> dict[str, str]:
 def run(
     args: list[str], cwd: Path, env: dict[str, str], *, expect: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
-    """``args`` in ``cwd``; fails the test with both streams when the exit code is not ``expect``."""
-    done = subprocess.run(  # noqa: S603 - the test's own commands
+    """``args`` in ``cwd``; fails the test with both streams unless it exits with ``expect``."""
+    done = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=SLOW, check=False
     )
     if expect is not None and done.returncode != expect:
@@ -63,7 +67,9 @@ def uv(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return run([UV, *args], cwd, env).stdout
 
 
-def init_to_green(parent: Path, env: dict[str, str], name: str, *options: str) -> tuple[Path, float]:
+def init_to_green(
+    parent: Path, env: dict[str, str], name: str, *options: str
+) -> tuple[Path, float]:
     """`djed init mcp-server`, `uv sync`, `uv run pytest`: the project and the seconds it took."""
     started = time.perf_counter()
     djed(["init", "mcp-server", name, *options], parent, env)
@@ -77,3 +83,24 @@ def git(project: Path, *args: str) -> str:
     """Git in the project, with an identity of its own."""
     command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid", *args]
     return run(command, project, dict(os.environ)).stdout
+
+
+@contextlib.contextmanager
+def serving(project: Path, env: dict[str, str], script: str) -> Iterator[str]:
+    """The generated server run over HTTP as a process of its own; its base URL once ready."""
+    port = free_port()
+    server = subprocess.Popen(
+        [UV, "run", "--no-sync", "--quiet", script],
+        cwd=project,
+        env={**env, "DJED_MCP_TRANSPORT": "http", "DJED_MCP_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_ready(url, server, within=60)["status"] == "ready"
+        yield url
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

@@ -103,7 +103,7 @@ def find_project(start: Path) -> Project:
 
 
 def uv_command() -> list[str]:
-    """How to call uv: the one running us (``UV``), from PATH, or as a module of this interpreter."""
+    """How to call uv: ``UV`` (set by ``uv run``), from PATH, or as a module of this Python."""
     found = os.environ.get("UV") or shutil.which("uv")
     if found:
         return [found]

@@ -57,7 +57,7 @@ class ValidationError(ValidatorError):
 
     def __init__(self, errors: list[ErrorDetail]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+        super().__init__("; ".join(f"{e.path or '/'}: {e.message}" for e in errors))
 
 
 def schema_key(schema: Mapping[str, Any] | bool) -> str:
@@ -76,11 +76,11 @@ _SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
 
 def _pointer(name: str) -> str:
-    """``data.lines[1].qty`` -> ``/lines/1/qty`` (``data`` alone -> ``/``)."""
+    """``data.lines[1].qty`` -> ``/lines/1/qty`` (``data`` alone, the root, -> ``""``)."""
     rest = name.removeprefix("data")
     parts = [key or index for key, index in _SEGMENT.findall(rest)]
     escaped = [p.replace("~", "~0").replace("/", "~1") for p in parts]
-    return "/" + "/".join(escaped)
+    return "".join(f"/{part}" for part in escaped)
 
 
 def _detail(error: fastjsonschema.JsonSchemaValueException) -> ErrorDetail:
