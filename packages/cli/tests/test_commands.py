@@ -257,3 +257,32 @@ def test_doctor_pings_a_real_redis() -> None:
         pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
     assert "answers PING" in output
     assert code in {0, 1}  # port 1 needs privileges on most machines
+
+
+def test_interactive_questions(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("djed.cli._app._interactive", lambda: True)
+    answers = "Tickets for the help desk\nstdio\n9100\nn\ncache\nn\nn\n"
+    result = runner.invoke(
+        app, ["init", "mcp-server", "desk", "--no-git"], input=answers, env={"NO_COLOR": "1"}
+    )
+    assert result.exit_code == 0, result.output
+    for question in ("Description", "Transport", "HTTP port", "More Djed packages", "Dockerfile"):
+        assert question in result.output
+    saved = yaml.safe_load((in_tmp / "desk" / ".copier-answers.yml").read_text())
+    assert saved["description"] == "Tickets for the help desk"
+    assert saved["transport"] == "stdio"
+    assert saved["port"] == 9100
+    assert saved["validator"] is False
+    assert saved["auth"] is False
+    assert not (in_tmp / "desk" / "Dockerfile").exists()
+    assert "djed-cache" in (in_tmp / "desk" / "pyproject.toml").read_text()
+    assert not (in_tmp / "desk" / "src" / "desk" / "schemas").exists()
+
+
+def test_flags_skip_their_questions(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("djed.cli._app._interactive", lambda: True)
+    flags = ["--description", "x", "--transport", "http", "--port", "8001", "--no-validator"]
+    flags += ["--packages", "", "--no-auth", "--no-docker", "--no-git"]
+    result = runner.invoke(app, ["init", "mcp-server", "quiet", *flags], input="")
+    assert result.exit_code == 0, result.output
+    assert "Description" not in result.output

@@ -118,6 +118,11 @@ ForceOption = Annotated[
 ]
 
 
+def _interactive() -> bool:
+    """Whether a person can answer questions (a terminal on standard input)."""
+    return sys.stdin.isatty()
+
+
 def _ask_missing(
     answers: dict[str, Any], packages: list[str] | None, docker: bool | None
 ) -> tuple[list[str], bool]:
@@ -213,7 +218,7 @@ def init_mcp_server(  # noqa: PLR0917 - one parameter per option, as typer reads
     if transport is not None and transport not in {"http", "stdio"}:
         raise CliError(f"--transport {transport!r}: choose http or stdio", code=2)
     chosen = None if packages is None else [p.strip() for p in packages.split(",") if p.strip()]
-    if not defaults and sys.stdin.isatty():
+    if not defaults and _interactive():
         chosen, docker = _ask_missing(answers, chosen, docker)
     for extra in chosen or []:
         if extra not in EXTRA_PACKAGES:
