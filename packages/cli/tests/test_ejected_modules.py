@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 NOTE = json.loads(
     (
         Path(__file__).resolve().parents[3]
-        / "templates/mcp-server/template/src/{{ package }}/{% if validator %}schemas{% endif %}/note.schema.json"
+        / "templates/mcp-server/template/src/{{ package }}"
+        / "{% if validator %}schemas{% endif %}/note.schema.json"
     ).read_text()
 )
 
