@@ -32,8 +32,8 @@ _GUIDE = "docs/EJECTION-GUIDE.md"
 _GENERATED = "# ruff: noqa\n# Generated from a JSON Schema: regenerate it rather than edit it.\n"
 #: Packages without a generated equivalent: the guide's section is the way out.
 _GUIDED = {
-    "cache": "cachetools (in process) or redis-py with your own keys; about 20 minutes",
-    "crdt": "pycrdt with pycrdt-websocket's server and stores; about 30 minutes",
+    "cache": "cachetools (in process) or redis-py with your own keys, 15 to 25 minutes",
+    "crdt": "pycrdt with pycrdt-websocket's server and stores, about 25 minutes",
 }
 
 
