@@ -265,3 +265,22 @@ class TestOddData:
             SchemaValidator(INVOICE).validate({"number": 1, "lines": []})
         copy_ = pickle.loads(pickle.dumps(info.value))
         assert copy_.errors == info.value.errors
+
+
+def test_all_errors_through_a_ref_in_items() -> None:
+    """Errors found in a referenced subschema are reported with their full paths."""
+    schema = {
+        "properties": {"lines": {"items": {"$ref": "#/definitions/line"}}},
+        "definitions": {"line": {"properties": {"qty": {"minimum": 1}, "sku": {"type": "string"}}}},
+    }
+    with pytest.raises(ValidationError) as raised:
+        SchemaValidator(schema, all_errors=True).validate(
+            {"lines": [{"qty": 0, "sku": 1}, {"qty": 3}, {"qty": -1}]}
+        )
+    found = [(e.path, e.keyword) for e in raised.value.errors]
+    assert found == [
+        ("/lines/0/qty", "minimum"),
+        ("/lines/0/sku", "type"),
+        ("/lines/2/qty", "minimum"),
+    ]
+    assert raised.value.errors[0].schema_path == "/definitions/line/properties/qty/minimum"

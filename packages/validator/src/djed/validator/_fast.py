@@ -64,6 +64,9 @@ class _GeneratedError(ValidationError):
         return self._errors
 
 
+_NESTED: Any = object()  # the instance of an error still inside the generated code
+
+
 class _GeneratedManyError(ValidationError):
     """Raised by the generated code with ``all_errors``: every error found."""
 
@@ -73,10 +76,19 @@ class _GeneratedManyError(ValidationError):
 
     def __init__(self, errors: list[_GeneratedError]) -> None:
         self.found = errors
+        self.instance = _NESTED
 
     @property
     def errors(self) -> list[ErrorDetail]:
-        """Every error found."""
+        """Every error found.
+
+        The generated code of a schema with ``$ref`` reads ``errors`` too, from the
+        error of the referenced part (``errors.extend(e.errors)``): until the
+        validator hands the error over with its instance, the raw errors are given,
+        to be converted once, with the whole instance, at the top.
+        """
+        if self.instance is _NESTED:
+            return self.found  # type: ignore[return-value]
         if self._errors is None:
             self._errors = [to_detail(e, self.instance, self.locator) for e in self.found]
         return self._errors
