@@ -154,6 +154,23 @@ def test_update_applies_a_template_change_and_keeps_the_users(
     assert "uncommitted changes" in dirty
 
 
+def test_update_reaches_the_deployment_files(tmp_path: Path, env: dict[str, str]) -> None:
+    djed(["init", "mcp-server", "demo", "--defaults", "--no-docker"], tmp_path, env)
+    project = tmp_path / "demo"
+    djed(["init", "kubernetes", "demo"], project, env)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "manifests")
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy)
+    service = copy / "kubernetes" / "template" / "service.yaml.jinja"
+    service.write_text("# Reviewed by the platform team.\n" + service.read_text())
+    output = djed(["update"], project, {**env, "DJED_TEMPLATES": str(copy)})
+    assert "kubernetes: template version" in output
+    assert "mcp-server: already at template version" in output
+    rendered = project / "deploy" / "kubernetes" / "service.yaml"
+    assert rendered.read_text().startswith("# Reviewed by the platform team.")
+
+
 def test_update_reports_conflicts(tmp_path: Path, env: dict[str, str]) -> None:
     djed(["init", "mcp-server", "demo", "--defaults", "--no-docker"], tmp_path, env)
     project = tmp_path / "demo"

@@ -293,12 +293,14 @@ def eject_package(project: Project, package: str, *, dry_run: bool = False) -> P
         _show(plan, project.root)
         warn("dry run: nothing was written")
         return plan
+    # The plain libraries first: if uv cannot add them, nothing has changed yet.
+    with step(f"adding {', '.join(plan.add)}"):
+        run_uv(["add", *plan.add], project.root)
     for path, text in plan.writes.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     success(f"wrote {len(plan.writes)} file(s)")
-    with step(f"swapping djed-{name} for {', '.join(plan.add)}"):
-        run_uv(["add", *plan.add], project.root)
+    with step(f"removing djed-{name}"):
         run_uv(["remove", *plan.remove], project.root)
     _format(project, list(plan.writes))
     for note in plan.notes:
