@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._console import info, success, warn
+from ._console import info, step, success, warn
 from ._errors import CliError
 from ._project import SETUP_MARKER, Project, run_uv
 
@@ -167,8 +167,8 @@ def add_package(project: Project, package: str, *, sync: bool = True) -> None:
     if distribution in project.dependencies:
         info(f"{distribution} is already a dependency")
     else:
-        run_uv(["add", *([] if sync else ["--frozen"]), distribution], project.root)
-        success(f"added {distribution} to {project.name}'s dependencies")
+        with step(f"adding {distribution} to {project.name}'s dependencies"):
+            run_uv(["add", *([] if sync else ["--frozen"]), distribution], project.root)
     snippet = PACKAGES[name]
     module = project.marked_module()
     if module is None:
