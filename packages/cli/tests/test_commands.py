@@ -286,3 +286,36 @@ def test_flags_skip_their_questions(in_tmp: Path, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["init", "mcp-server", "quiet", *flags], input="")
     assert result.exit_code == 0, result.output
     assert "Description" not in result.output
+
+
+def test_a_folder_that_cannot_be_made(in_tmp: Path) -> None:
+    (in_tmp / "notes.txt").write_text("a file, not a folder")
+    code, output = djed("init", "docker", "svc", "--dir", "notes.txt/deploy")
+    assert code == 2, output
+    assert "notes.txt is a file, not a folder" in output
+    code, output = djed("init", "mcp-server", "demo", "--defaults", "--dir", "notes.txt")
+    assert code == 2, output
+    assert "Traceback" not in output
+    assert (in_tmp / "notes.txt").read_text() == "a file, not a folder"
+
+
+def test_a_bug_is_called_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr("djed.cli._app.diagnose", broken)
+    code, output = djed("doctor")
+    assert code == 70
+    assert "unexpected ZeroDivisionError: oops" in output
+    assert "DJED_DEBUG=1" in output
+    assert "Traceback" not in output
+
+
+def test_an_os_error_is_named_with_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device", "/srv/notes/uv.lock")
+
+    monkeypatch.setattr("djed.cli._app.diagnose", full)
+    code, output = djed("doctor")
+    assert code == 3
+    assert "No space left on device (/srv/notes/uv.lock)" in output

@@ -59,6 +59,10 @@ def _friendly(command: F) -> F:
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as error:  # a folder that cannot be written, a full disk...
+            where = f" ({error.filename})" if error.filename else ""
+            fail(CliError(f"{error.strerror or error}{where}", code=3))
+            raise typer.Exit(3) from None
         except Exception as error:
             if os.environ.get("DJED_DEBUG"):
                 raise

@@ -84,6 +84,18 @@ def render(template: str, destination: Path, data: dict[str, Any], *, store: Tem
     return version
 
 
+def _check_destination(target: Path) -> None:
+    """The nearest existing folder of ``target`` must be a folder this user can write in."""
+    for folder in (target, *target.parents):
+        if not folder.exists():
+            continue
+        if not folder.is_dir():
+            raise CliError(f"{folder} is a file, not a folder", code=2, hint="choose another --dir")
+        if not os.access(folder, os.W_OK):
+            raise CliError(f"cannot write in {folder}", code=3, hint="choose a folder you own")
+        return
+
+
 def _is_empty(path: Path) -> bool:
     return not path.exists() or (path.is_dir() and not any(path.iterdir()))
 
@@ -131,6 +143,7 @@ def init_mcp_server(options: InitOptions, *, source: str, store: TemplateStore) 
     name = check_project_name(options.name)
     package = check_package_name(str(options.answers.get("package", package_name_for(name))))
     target = options.directory
+    _check_destination(target)
     if not _is_empty(target) and not options.force:
         raise CliError(
             f"{target} exists and is not empty",
@@ -194,6 +207,7 @@ def init_addon(
     """Render an add-on template (docker, kubernetes, monitoring) for service ``name``."""
     name = check_project_name(name)
     target = directory if directory is not None else Path(ADDON_DIRS[template])
+    _check_destination(target)
     if template == "docker":
         clashes = [f for f in _DOCKER_FILES if (target / f).exists()]
         if clashes and not force:
