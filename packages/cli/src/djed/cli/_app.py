@@ -14,8 +14,10 @@ import yaml
 from rich.prompt import Confirm, IntPrompt, Prompt
 
 from ._add import add_package
+from ._assets import ensure_assets
 from ._console import console, fail, info, success
 from ._doctor import diagnose, print_report
+from ._doctor import port_check as diagnose_port
 from ._eject import eject_package
 from ._errors import CliError
 from ._init import EXTRA_PACKAGES, InitOptions, djed_source, init_addon
@@ -350,3 +352,56 @@ def doctor(
     checks = diagnose(directory or Path.cwd(), port=port, redis_url=redis_url)
     if not print_report(checks):
         raise typer.Exit(1)
+
+
+@app.command(
+    epilog="Examples:\n\n  djed demo\n\n  djed demo --port 9000 --gateway failing\n\n"
+    "  djed demo --stdio   (the MCP tools, for a desktop client)"
+)
+@_friendly
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8765,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    data: Annotated[Path, typer.Option(help="Folder of the SQLite files.")] = Path(
+        "djed-demo-data"
+    ),
+    gateway: Annotated[
+        str,
+        typer.Option(
+            envvar="DJED_DEMO_GATEWAY", help="The simulated gateway: ok, failing or slow."
+        ),
+    ] = "ok",
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="Serve only the MCP tools, over stdio.")
+    ] = False,
+) -> None:
+    """Run the collaborative invoice editor: every Djed package at work, in your browser."""
+    try:
+        from . import _demo  # noqa: PLC0415 - the demo extra may be missing
+    except ImportError as error:
+        raise CliError(
+            f"the demo needs {error.name or 'the demo extra'}",
+            code=3,
+            hint="pip install 'djed-cli[demo]' (in a clone: uv run --all-packages djed demo)",
+        ) from None
+    if gateway not in _demo.MODES:
+        raise CliError(f"--gateway {gateway!r}: choose ok, failing or slow", code=2)
+    mode: Any = gateway  # one of _demo.MODES, checked above
+    if stdio:
+        _demo.serve_stdio(data, gateway=mode)
+        return
+    ensure_assets(_demo.STATIC)
+    check = diagnose_port(host, port)
+    if check.status == "fail":
+        raise CliError(check.detail, code=3, hint=f"stop what uses it, or pass --port {port + 1}")
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - a comparison
+    url = f"http://{shown}:{port}"
+    console.print(
+        f"\n[bold]Djed invoice demo[/bold]: open [link={url}]{url}[/link]  (data in {data}/)\n"
+        "  - open it in two windows and edit the same invoice at once;\n"
+        "  - take one offline (developer tools, Network, Offline), edit, come back;\n"
+        f"  - point an MCP client at {url}/mcp and call add_line_item;\n"
+        "  - set the gateway to 'failing', send an invoice, then set it back to 'ok';\n"
+        f"  - {url}/metrics, /healthz and /readyz; Ctrl-C stops.\n"
+    )
+    _demo.serve(data, host=host, port=port, gateway=mode)

@@ -19,7 +19,7 @@ from ._console import console
 from ._errors import CliError
 from ._project import find_project, uv_command
 
-__all__ = ["Check", "diagnose", "print_report"]
+__all__ = ["Check", "diagnose", "port_check", "print_report"]
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -71,7 +71,8 @@ def _git() -> Check:
     return Check("git", "ok", shutil.which("git") or "")
 
 
-def _port(host: str, port: int) -> Check:
+def port_check(host: str, port: int) -> Check:
+    """Whether ``host:port`` is free to listen on."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
@@ -89,7 +90,7 @@ def _port_from_env(host: str) -> Check:
     raw = os.environ.get("DJED_MCP_PORT", "8000").strip()
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         return Check("port", "fail", f"DJED_MCP_PORT={raw!r} is not a port", "set 1 to 65535")
-    return _port(host, int(raw))
+    return port_check(host, int(raw))
 
 
 def _redis(url: str, timeout: float = 2.0) -> Check:
@@ -156,7 +157,7 @@ def diagnose(
 ) -> list[Check]:
     """Every check, in the order they print."""
     host = host or os.environ.get("DJED_MCP_HOST", "127.0.0.1")
-    checks = [_python(), *_uv(), _git(), _port(host, port) if port else _port_from_env(host)]
+    checks = [_python(), *_uv(), _git(), port_check(host, port) if port else _port_from_env(host)]
     urls = [redis_url] if redis_url else list(_redis_urls())
     checks += [_redis(url) for url in urls]
     if not urls:

@@ -90,13 +90,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, port: int | None = None, startup_timeout: float = 10.0) -> Iterator[str]:
+def serve(
+    app: Any, *, port: int | None = None, startup_timeout: float = 10.0, **uvicorn_options: Any
+) -> Iterator[str]:
     """Serve the ASGI ``app`` with uvicorn on 127.0.0.1 in a background thread.
 
     Yields the base URL (``http://127.0.0.1:PORT``); on exit the server shuts
     down as on SIGTERM (in-flight requests finish first). Build ``app`` with
     ``allowed_hosts`` that include ``127.0.0.1:PORT`` (pass ``port=`` and use
-    the same number), or ``"127.0.0.1:*"``.
+    the same number), or ``"127.0.0.1:*"``. ``uvicorn_options`` go to
+    ``uvicorn.Config`` (``ws="websockets-sansio"`` for an app with WebSockets).
 
     Raises:
         RuntimeError: The server did not start within ``startup_timeout`` seconds.
@@ -104,7 +107,8 @@ def serve(app: Any, *, port: int | None = None, startup_timeout: float = 10.0) -
     import uvicorn  # noqa: PLC0415 - only for HTTP tests
 
     port = free_port() if port is None else port
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    options: dict[str, Any] = {"log_config": None, "lifespan": "on", **uvicorn_options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"djed-serve-{port}", daemon=True)
     thread.start()

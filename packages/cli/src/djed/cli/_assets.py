@@ -1,0 +1,70 @@
+"""The demo page's JavaScript: built from packages/cli/demo-web with npm and esbuild.
+
+A checkout builds it on first use (and again when its sources change); an
+installed djed-cli carries the built file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from ._console import step
+from ._errors import CliError
+
+__all__ = ["ensure_assets"]
+
+
+def _newest(folder: Path) -> float:
+    files = [p for p in folder.rglob("*") if p.is_file() and "node_modules" not in p.parts]
+    return max((p.stat().st_mtime for p in files), default=0.0)
+
+
+def _npm(args: list[str], cwd: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise CliError(
+            "the demo page is built with npm, which is not installed",
+            code=3,
+            hint="install Node.js 20 or newer with npm (apt-get install nodejs npm), then retry",
+        )
+    done = subprocess.run(  # noqa: S603 - npm with fixed arguments
+        [npm, *args, "--no-audit", "--no-fund"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n  ".join(done.stderr.strip().splitlines()[-8:])
+        raise CliError(f"`npm {' '.join(args)}` failed in {cwd}:\n  {tail}", code=3)
+
+
+def ensure_assets(static: Path) -> Path:
+    """The built page script, building it first from a checkout when missing or out of date."""
+    bundle = static / "app.js"
+    sources = Path(__file__).resolve().parents[3] / "demo-web"
+    if not (sources / "package.json").is_file():
+        if bundle.is_file():
+            return bundle
+        raise CliError(
+            f"the demo page script is missing ({bundle})",
+            code=3,
+            hint="reinstall djed-cli[demo], or run djed demo from a clone of the Djed repository",
+        )
+    inputs = max(_newest(sources / "src"), (sources / "package-lock.json").stat().st_mtime)
+    if bundle.is_file() and bundle.stat().st_mtime >= inputs:
+        return bundle
+    installed = sources / "node_modules" / ".package-lock.json"
+    if (
+        not installed.is_file()
+        or installed.stat().st_mtime < (sources / "package-lock.json").stat().st_mtime
+    ):
+        with step("installing the page's npm packages (npm ci)"):
+            _npm(["ci"], sources)
+    with step("building the page (esbuild)"):
+        _npm(["run", "build"], sources)
+    if not bundle.is_file():
+        raise CliError(f"the build ran but wrote no {bundle}", code=3)
+    return bundle

@@ -1,0 +1,175 @@
+"""The demo's server side, over real HTTP, WebSockets and MCP: API, live edits, queue, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from djed.cli._demo import Demo
+from djed.crdt import SyncClient
+from djed.mcp_base.testing import connect_http, serve
+from mcp.shared.exceptions import MCPError
+from pycrdt import Array, Map
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@contextlib.contextmanager
+def running(data: Path, **options: Any) -> Iterator[tuple[str, Demo]]:
+    demo = Demo(data, **options)
+    with serve(demo.app(metrics=False), ws="websockets-sansio") as url:
+        yield url, demo
+
+
+def _eventually(check: Any, within: float = 15.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+async def test_seeded_invoices_with_exact_totals(tmp_path: Path) -> None:
+    with running(tmp_path) as (url, _demo):
+        async with httpx.AsyncClient(base_url=url) as http:
+            listed = (await http.get("/api/invoices")).json()["invoices"]
+            acme = (await http.get("/api/invoices/1001")).json()
+            missing = await http.get("/api/invoices/999")
+            bad = await http.get("/api/invoices/abc")
+            page = await http.get("/")
+    assert [i["customer"] for i in listed] == ["Acme Rockets", "Globex", "Initech"]
+    assert acme["subtotal"] == "1350.00"  # 2 x 450.00 + 1.5 x 300.00
+    assert acme["tax"] == "270.00"
+    assert acme["total"] == "1620.00"
+    assert [line["amount"] for line in acme["lines"]] == ["900.00", "450.00"]
+    initech = next(i for i in listed if i["customer"] == "Initech")
+    assert initech["total"] == "161.99"  # (125.00 + 9.99) x 1.2 = 161.988, half-up
+    assert missing.status_code == 404
+    assert "no invoice 999" in missing.json()["error"]
+    assert bad.status_code == 400
+    assert page.status_code == 200
+    assert "session" in page.cookies
+
+
+async def test_an_agent_edit_reaches_an_open_document(tmp_path: Path) -> None:
+    with running(tmp_path) as (url, _demo):
+        ws = url.replace("http", "ws") + "/sync"
+        async with SyncClient(ws, "invoice-1002") as browser:
+            await browser.wait_synced(timeout=10)
+            lines = browser.doc.get("lines", type=Array)
+            assert len(lines) == 1
+            async with connect_http(url) as agent:
+                added = await agent.call_tool(
+                    "add_line_item",
+                    {
+                        "invoice_id": "1002",
+                        "description": "Rush fee",
+                        "quantity": "1",
+                        "unit_price": "99.90",
+                    },
+                )
+                with pytest.raises(MCPError, match="/quantity: must match pattern"):
+                    await agent.call_tool(
+                        "add_line_item",
+                        {
+                            "invoice_id": "1002",
+                            "description": "x",
+                            "quantity": "lots",
+                            "unit_price": "1",
+                        },
+                    )
+                unknown = await agent.call_tool("get_invoice", {"invoice_id": "4242"})
+            assert not added.is_error, added
+            assert added.structured_content["total"] == "3179.88"  # (2550.00 + 99.90) x 1.2
+            if len(lines) < 2:
+                arrived = asyncio.Event()
+                subscription = lines.observe(lambda _event: arrived.set())
+                try:
+                    await asyncio.wait_for(arrived.wait(), 10)
+                finally:
+                    lines.unobserve(subscription)
+            assert [str(line["description"]) for line in lines] == [
+                "Consulting, per day",
+                "Rush fee",
+            ]
+    assert unknown.is_error
+    assert "no invoice 4242" in unknown.content[0].text
+
+
+async def test_a_browser_edit_reaches_the_agent_and_the_list(tmp_path: Path) -> None:
+    with running(tmp_path) as (url, _demo):
+        async with SyncClient(url.replace("http", "ws") + "/sync", "invoice-1003") as browser:
+            await browser.wait_synced(timeout=10)
+            browser.doc.get("invoice", type=Map)["customer"] = "Initrode"
+            await browser.wait_synced(timeout=10)
+        async with connect_http(url) as agent:
+            found = await agent.call_tool("get_invoice", {"invoice_id": "1003"})
+        assert found.structured_content["customer"] == "Initrode"
+
+        def listed() -> bool:
+            rows = httpx.get(f"{url}/api/invoices").json()["invoices"]
+            return any(row["customer"] == "Initrode" for row in rows)
+
+        assert _eventually(listed), "the cached list follows the document"
+
+
+def test_failing_gateway_queues_then_delivers(tmp_path: Path) -> None:
+    with running(tmp_path, gateway_mode="failing") as (url, demo):
+        sent = httpx.post(f"{url}/api/invoices/1001/send", timeout=30).json()
+        assert sent["delivery"] == "queued"
+        state = httpx.get(f"{url}/api/gateway").json()
+        assert state["queued"] == 1
+        assert httpx.get(f"{url}/api/invoices/1001").json()["delivery"] == "queued"
+
+        assert httpx.put(f"{url}/api/gateway", json={"mode": "ok"}).json()["mode"] == "ok"
+
+        def delivered() -> bool:
+            invoice = httpx.get(f"{url}/api/invoices/1001").json()
+            return bool(invoice["delivery"] == "sent" and invoice["status"] == "sent")
+
+        assert _eventually(delivered, within=20), httpx.get(f"{url}/api/gateway").json()
+        assert demo.gateway.delivered == ["1001"]
+        assert httpx.get(f"{url}/api/gateway").json()["queued"] == 0
+
+
+def test_bad_gateway_requests(tmp_path: Path) -> None:
+    with running(tmp_path) as (url, _demo):
+        wrong = httpx.put(f"{url}/api/gateway", json={"mode": "sideways"})
+        garbage = httpx.put(f"{url}/api/gateway", content=b"{not json")
+        empty = httpx.post(f"{url}/api/invoices", timeout=10).json()
+        nothing = httpx.post(f"{url}/api/invoices/{empty['id']}/send", timeout=10)
+    assert wrong.status_code == 400
+    assert "one of ok, failing, slow" in wrong.json()["error"]
+    assert garbage.status_code == 400
+    assert empty["id"] == "1004"
+    assert nothing.status_code == 400
+    assert "nothing to charge" in nothing.json()["error"]
+
+
+def test_everything_survives_a_restart_even_the_queue(tmp_path: Path) -> None:
+    with running(tmp_path, gateway_mode="failing") as (url, _demo):
+        httpx.post(f"{url}/api/invoices", timeout=10)
+        assert (
+            httpx.post(f"{url}/api/invoices/1002/send", timeout=30).json()["delivery"] == "queued"
+        )
+    with running(tmp_path) as (url, demo):
+        rows = httpx.get(f"{url}/api/invoices").json()["invoices"]
+        assert [row["id"] for row in rows] == ["1001", "1002", "1003", "1004"]
+
+        def drained() -> bool:
+            return bool(httpx.get(f"{url}/api/invoices/1002").json()["delivery"] == "sent")
+
+        assert _eventually(drained, within=20)
+        assert demo.gateway.delivered == ["1002"]
