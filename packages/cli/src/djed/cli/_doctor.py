@@ -74,6 +74,8 @@ def _git() -> Check:
 def port_check(host: str, port: int) -> Check:
     """Whether ``host:port`` is free to listen on."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As servers do: connections of a stopped server still closing do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
