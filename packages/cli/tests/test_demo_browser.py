@@ -45,7 +45,7 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI installs Debian's chromium package; it is missing")
         pytest.skip("no chromium on this machine (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -63,7 +63,7 @@ class DemoProcess:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - the command under test
+        self.process = subprocess.Popen(
             [str(DJED), "demo", "--port", str(self.port), "--data", str(self.data)],
             env={**os.environ, "NO_COLOR": "1", "DJED_LOGGER_FORMAT": "json"},
             stdout=subprocess.DEVNULL,
@@ -108,7 +108,7 @@ def _page(browser: Any, url: str, invoice: str, name: str) -> Iterator[Any]:
 
 
 def _expect() -> Any:
-    from playwright.sync_api import expect  # noqa: PLC0415
+    from playwright.sync_api import expect
 
     return expect
 
