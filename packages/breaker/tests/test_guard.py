@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from typing import Any
@@ -192,3 +193,18 @@ class TestTimeouts:
 
         assert await fetch() == "offline"
         assert target.calls == 3
+
+
+_REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+
+def test_a_timed_call_runs_in_the_callers_context() -> None:
+    """The worker thread of a timeout sees the caller's contextvars (trace, log context)."""
+    guard = Guard(CircuitBreaker("ctx"), timeout=5.0)
+    token = _REQUEST.set("req-42")
+    try:
+        seen = guard.call(lambda: (_REQUEST.get(), threading.current_thread().name))
+    finally:
+        _REQUEST.reset(token)
+    assert seen[0] == "req-42"
+    assert seen[1].startswith("djed-breaker-ctx"), "it did run in the worker thread"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,3 +176,52 @@ def test_everything_survives_a_restart_even_the_queue(tmp_path: Path) -> None:
 
         assert _eventually(drained, within=20)
         assert demo.gateway.delivered == ["1002"]
+
+
+_TRACE_SCRIPT = """
+import asyncio, io, json, sys
+from pathlib import Path
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from djed.logger import configure_logging
+from djed.cli._demo import Demo
+from mcp import Client
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)
+lines = io.StringIO()
+configure_logging(stream=lines, format="json")
+
+async def main():
+    demo = Demo(Path(sys.argv[1]))
+    async with demo.running(), Client(demo.mcp, mode="legacy") as client:
+        await client.call_tool("send_invoice", {"invoice_id": "1001"})
+
+asyncio.run(main())
+print(json.dumps({
+    "spans": [[s.name, format(s.context.trace_id, "032x")] for s in spans.get_finished_spans()],
+    "logs": [json.loads(line) for line in lines.getvalue().splitlines()],
+}))
+"""
+
+
+def test_one_trace_from_the_mcp_call_to_the_gateway(tmp_path: Path) -> None:
+    """The tool call, the gateway span and the gateway's log line share one trace id."""
+    done = subprocess.run(  # a process of its own: one tracer provider per process
+        [sys.executable, "-c", _TRACE_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    traces = dict(found["spans"])
+    call = traces["tools/call send_invoice"]
+    assert traces["gateway.deliver"] == call
+    assert traces["MCP send tools/call send_invoice"] == call, "the client started the trace"
+    gateway_lines = [log for log in found["logs"] if log["event"].startswith("gateway delivered")]
+    assert [log["trace_id"] for log in gateway_lines] == [call]

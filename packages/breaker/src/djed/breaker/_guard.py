@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import inspect
 import threading
@@ -129,7 +130,9 @@ class Guard:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
                     self._max_workers, thread_name_prefix=f"djed-breaker-{self.name}"
                 )
-        future = self._executor.submit(function, *args, **kwargs)
+        # The worker runs in the caller's context: its trace, its log context, its contextvars.
+        context = contextvars.copy_context()
+        future = self._executor.submit(context.run, function, *args, **kwargs)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
