@@ -225,3 +225,21 @@ def test_one_trace_from_the_mcp_call_to_the_gateway(tmp_path: Path) -> None:
     assert traces["MCP send tools/call send_invoice"] == call, "the client started the trace"
     gateway_lines = [log for log in found["logs"] if log["event"].startswith("gateway delivered")]
     assert [log["trace_id"] for log in gateway_lines] == [call]
+
+
+def test_the_invoice_opened_next_is_prefetched(tmp_path: Path) -> None:
+    """After a few sessions that open 1001 then 1003, opening 1001 loads 1003 ahead of time."""
+    with running(tmp_path) as (url, demo):
+        for session in ("s1", "s2", "s3"):
+            for invoice in ("1001", "1003"):
+                httpx.get(f"{url}/api/invoices/{invoice}", cookies={"session": session})
+        httpx.get(f"{url}/api/invoices/1001", cookies={"session": "newcomer"})
+
+        def prefetched() -> bool:
+            return demo.cache.stats.prefetches > 0
+
+        assert _eventually(prefetched, within=10)
+        before = demo.cache.stats.prefetch_hits
+        answer = httpx.get(f"{url}/api/invoices/1003", cookies={"session": "newcomer"})
+        assert answer.json()["customer"] == "Initech"
+        assert demo.cache.stats.prefetch_hits == before + 1
