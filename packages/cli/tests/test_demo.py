@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from djed.cli._demo import Demo
-from djed.crdt import SyncClient
+from djed.crdt import SyncClient, SyncClosedError
 from djed.mcp_base.testing import connect_http, serve
 from mcp.shared.exceptions import MCPError
 from pycrdt import Array, Map
@@ -247,3 +247,62 @@ def test_the_invoice_opened_next_is_prefetched(tmp_path: Path) -> None:
         answer = httpx.get(f"{url}/api/invoices/1003", cookies={"session": "newcomer"})
         assert answer.json()["customer"] == "Initech"
         assert demo.cache.stats.prefetch_hits == before + 1
+
+
+def test_a_made_up_room_is_refused(tmp_path: Path) -> None:
+    """Connecting to /sync/invoice-9999 creates no invoice 9999."""
+
+    async def connect(url: str) -> None:
+        async with SyncClient(url.replace("http", "ws") + "/sync", "invoice-9999") as client:
+            await client.wait_synced(timeout=10)
+
+    with running(tmp_path) as (url, _demo):
+        with pytest.raises(SyncClosedError, match="4403"):
+            asyncio.run(connect(url))
+        assert httpx.get(f"{url}/api/invoices/9999").status_code == 404
+        assert len(httpx.get(f"{url}/api/invoices").json()["invoices"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("12", "12"),
+        ("12.5", "12.5"),
+        (".5", "0.5"),
+        ("+3", "3"),
+        ("1e3", "0"),
+        ("1_000", "0"),
+        ("-2", "0"),
+        ("١٢", "0"),
+        ("abc", "0"),
+        ("1.2.3", "0"),
+        ("", "0"),
+    ],
+)
+def test_amounts_read_as_the_page_reads_them(text: str, value: str) -> None:
+    from decimal import Decimal
+
+    from djed.cli._demo._invoices import decimal_or_zero
+
+    assert decimal_or_zero(text) == Decimal(value)
+
+
+def test_the_page_s_own_unit_tests() -> None:
+    """demo-web's node:test suite (money, text diffs, the invoice model on real Yjs documents)."""
+    from djed.cli._assets import _npm_command
+
+    web = Path(__file__).resolve().parents[1] / "demo-web"
+    if not (web / "node_modules").is_dir():
+        pytest.skip("run `npm ci` in packages/cli/demo-web first (.ci/run does)")
+    command, env = _npm_command()
+    done = subprocess.run(
+        [*command, "test"],
+        cwd=web,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout

@@ -118,8 +118,12 @@ def _synced(page: Any) -> None:
 
 
 def _add_line(page: Any, description: str, quantity: str, price: str) -> None:
+    """Add a line and fill it: the new line's description has the focus (another person's
+    line may land after it at the same moment, so its row is found from the focus)."""
     page.get_by_test_id("add-line").click()
-    line = page.get_by_test_id("line").last
+    focused = page.locator("[data-testid=line-description]:focus")
+    line_id = focused.evaluate("field => field.closest('[data-testid=line]').dataset.lineId")
+    line = page.locator(f'[data-testid=line][data-line-id="{line_id}"]')
     line.get_by_test_id("line-description").fill(description)
     line.get_by_test_id("line-quantity").fill(quantity)
     line.get_by_test_id("line-price").fill(price)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from djed.cache import Cache, NavigationModel, Prefetcher, PrefetchMiddleware
-from djed.crdt import SQLiteStorage, SyncServer
+from djed.crdt import Access, AuthRequest, SQLiteStorage, SyncServer
 from djed.mcp_base import build_app
 from pycrdt import Doc, Map
 from starlette.applications import Starlette
@@ -71,6 +71,7 @@ class Demo:
         self.sync = SyncServer(
             SQLiteStorage(str(data_dir / "documents.sqlite3")),
             shape=SHAPE,
+            authorize=self._authorize,
             on_change=self._changed,
             change_debounce=0.2,
         )
@@ -125,6 +126,11 @@ class Demo:
         identifier = invoice_id(name)
         if identifier is not None:
             await self._forget(identifier)
+
+    async def _authorize(self, request: AuthRequest) -> Access:
+        """Browsers may open existing invoices only: a made-up room name creates nothing."""
+        identifier = invoice_id(request.document)
+        return "read-write" if identifier is not None and identifier in await self.ids() else None
 
     # --- writing --------------------------------------------------------------------
 

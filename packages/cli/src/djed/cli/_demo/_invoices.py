@@ -13,7 +13,7 @@ import datetime
 import re
 import uuid
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pycrdt import Array, Doc, Map, Text
@@ -38,6 +38,7 @@ STATUSES = ("draft", "sent", "paid", "void")
 _PREFIX = "invoice-"
 _ID = re.compile(r"^[0-9]{1,9}$")
 _CENT = Decimal("0.01")
+_AMOUNT = re.compile(r"^\+?([0-9]+\.?[0-9]*|\.[0-9]+)$", re.ASCII)
 _QUANTITY = re.compile(r"^\d{1,6}(\.\d{1,3})?$")
 _PRICE = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
 
@@ -60,12 +61,13 @@ def invoice_id(name: str) -> str | None:
 
 
 def decimal_or_zero(text: Any) -> Decimal:
-    """A decimal string as a Decimal; anything else (a half-typed value) counts as 0."""
-    try:
-        value = Decimal(str(text).strip())
-    except (InvalidOperation, ValueError):
-        return Decimal(0)
-    return value if value.is_finite() and value >= 0 else Decimal(0)
+    """A decimal string (``12``, ``12.5``, ``.5``) as a Decimal; anything else counts as 0.
+
+    The page reads amounts with the same grammar: no exponents, no signs but ``+``,
+    no separators, ASCII digits only, so both show the same totals for any input.
+    """
+    match = _AMOUNT.match(str(text).strip())
+    return Decimal(match.group(1)) if match else Decimal(0)
 
 
 def money(value: Decimal) -> str:
