@@ -306,3 +306,20 @@ def test_the_page_s_own_unit_tests() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "# fail 0" in done.stdout
+
+
+async def test_the_mcp_tools_over_stdio(tmp_path: Path) -> None:
+    """`djed demo --stdio`: a desktop client's view of the same invoices."""
+    from mcp import Client, StdioServerParameters
+
+    from ._cli_support import DJED
+
+    parameters = StdioServerParameters(
+        command=str(DJED), args=["demo", "--stdio", "--data", str(tmp_path)], cwd=tmp_path
+    )
+    async with Client(parameters) as client:
+        listed = await client.call_tool("list_invoices", {})
+        created = await client.call_tool("create_invoice", {"customer": "Umbrella"})
+    assert [row["id"] for row in listed.structured_content["result"]] == ["1001", "1002", "1003"]
+    assert created.structured_content["id"] == "1004"
+    assert created.structured_content["total"] == "0.00"
