@@ -323,3 +323,12 @@ async def test_the_mcp_tools_over_stdio(tmp_path: Path) -> None:
     assert [row["id"] for row in listed.structured_content["result"]] == ["1001", "1002", "1003"]
     assert created.structured_content["id"] == "1004"
     assert created.structured_content["total"] == "0.00"
+
+
+def test_a_slow_gateway_is_cut_off_and_queued(tmp_path: Path) -> None:
+    """Past the 2 s timeout the call counts as failed: the invoice waits in the queue."""
+    with running(tmp_path, gateway_mode="slow", slow_seconds=4.0) as (url, _demo):
+        started = time.monotonic()
+        sent = httpx.post(f"{url}/api/invoices/1003/send", timeout=30).json()
+        assert sent["delivery"] == "queued"
+        assert time.monotonic() - started < 3.5, "the caller waited for the timeout, not longer"

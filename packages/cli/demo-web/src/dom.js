@@ -134,3 +134,10 @@ export function setValidity (control, messageNode, error) {
   setText(messageNode, error ?? '')
   messageNode.hidden = error === null
 }
+
+/** Call `refresh` whenever the tab comes back into view (polls pause while it is hidden). */
+export function refreshWhenVisible (refresh) {
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refresh()
+  })
+}

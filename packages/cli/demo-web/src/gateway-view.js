@@ -3,7 +3,7 @@
 // wait in the outbox queue. Polled every two seconds.
 
 import { getGateway, setGatewayMode } from './api.js'
-import { setText } from './dom.js'
+import { refreshWhenVisible, setText } from './dom.js'
 
 const POLL_MS = 2000
 const BREAKER_TEXT = { closed: 'closed', open: 'open', half_open: 'half-open' }
@@ -26,9 +26,7 @@ export class GatewayPanel {
     this.lastError = null
 
     this.mode.addEventListener('change', () => this.changeMode(this.mode.value))
-    document.addEventListener('visibilitychange', () => {
-      if (!document.hidden) this.refresh()
-    })
+    refreshWhenVisible(() => this.refresh())
   }
 
   start () {

@@ -3,7 +3,7 @@
 // instead of waiting for the next poll.
 
 import { listInvoices } from './api.js'
-import { el, setText } from './dom.js'
+import { el, refreshWhenVisible, setText } from './dom.js'
 import { formatDecimalString, formatMoney } from './money.js'
 
 const POLL_MS = 3000
@@ -28,9 +28,7 @@ export class InvoiceList {
     this.again = false
     this.lastError = null
 
-    document.addEventListener('visibilitychange', () => {
-      if (!document.hidden) this.refresh()
-    })
+    refreshWhenVisible(() => this.refresh())
   }
 
   /** Load now and keep polling. */
