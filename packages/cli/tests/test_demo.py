@@ -230,6 +230,8 @@ def test_one_trace_from_the_mcp_call_to_the_gateway(tmp_path: Path) -> None:
 def test_the_invoice_opened_next_is_prefetched(tmp_path: Path) -> None:
     """After sessions that open 1001 then 1003, opening 1001 loads 1003 ahead of time."""
     with running(tmp_path) as (url, demo):
+        # The seed's change notifications (0.2 s debounce) drop cached entries: let them pass.
+        time.sleep(1.0)
         for session in ("s1", "s2", "s3"):
             for invoice in ("1001", "1003"):
                 httpx.get(f"{url}/api/invoices/{invoice}", cookies={"session": session})
