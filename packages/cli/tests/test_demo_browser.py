@@ -158,6 +158,9 @@ def test_two_pages_edit_one_invoice_and_converge(browser: Any, demo: DemoProcess
             expect(page.get_by_test_id("total")).to_have_text("1,861.26 EUR", timeout=WAIT)
         _shot(ada, "01-two-editors-ada")
         _shot(bob, "02-two-editors-bob")
+        bob.set_viewport_size({"width": 390, "height": 844})  # a phone: the layout stacks
+        expect(bob.get_by_test_id("total")).to_be_visible()
+        _shot(bob, "09-phone-bob")
 
 
 def test_an_offline_page_keeps_editing_and_merges(browser: Any, demo: DemoProcess) -> None:
