@@ -11,6 +11,8 @@ import threading
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ParamSpec, TypeVar
 
+from opentelemetry import trace
+
 from ._breaker import CircuitBreaker
 from ._bulkhead import Bulkhead
 from ._errors import BreakerConfigError, CallTimeoutError
@@ -21,6 +23,7 @@ __all__ = ["SKIP", "Guard", "Stale"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_tracer = trace.get_tracer("djed.breaker")
 
 
 class _Skip:
@@ -147,7 +150,13 @@ class Guard:
         return self.bulkhead.call(guarded)
 
     def call(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``function`` under every protection of this guard."""
+        """Call ``function`` under every protection of this guard (span ``djed.breaker.guard``)."""
+        with _tracer.start_as_current_span(
+            "djed.breaker.guard", attributes={"breaker.guard": self.name}
+        ):
+            return self._call(function, *args, **kwargs)
+
+    def _call(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         stale = self.fallback if isinstance(self.fallback, Stale) else None
         try:
             if self.retry is None:
@@ -207,7 +216,15 @@ class Guard:
     async def call_async(
         self, function: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Await ``function`` under every protection of this guard."""
+        """Await ``function`` under every protection of this guard (one span, as ``call``)."""
+        with _tracer.start_as_current_span(
+            "djed.breaker.guard", attributes={"breaker.guard": self.name}
+        ):
+            return await self._call_async(function, *args, **kwargs)
+
+    async def _call_async(
+        self, function: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         stale = self.fallback if isinstance(self.fallback, Stale) else None
         try:
             if self.retry is None:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+from opentelemetry import trace
+
 from ._backend import AsyncBackend, Entry
 from ._common import CacheSettings, Spec, dependency_down, format_tags
 from ._keys import KeyBuilder
@@ -20,6 +22,7 @@ __all__ = ["Cache"]
 P = ParamSpec("P")
 R = TypeVar("R")
 _log = logging.getLogger("djed.cache")
+_tracer = trace.get_tracer("djed.cache")
 
 
 class Cache(CacheSettings):
@@ -166,7 +169,9 @@ class Cache(CacheSettings):
         flight = asyncio.get_running_loop().create_future()
         self._flights[full] = flight
         try:
-            value = await self._load_across_processes(full, loader, spec)
+            # One span per load (a miss or a refresh), none per hit: hits cost what they did.
+            with _tracer.start_as_current_span("djed.cache.load", attributes={"cache.key": full}):
+                value = await self._load_across_processes(full, loader, spec)
         except Exception as error:
             self.stats.load_errors += 1
             if stale is not None:

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+from opentelemetry import trace
+
 from ._backend import Entry, SyncBackend
 from ._common import CacheSettings, Spec, dependency_down, format_tags
 from ._keys import KeyBuilder
@@ -20,6 +22,7 @@ __all__ = ["SyncCache"]
 P = ParamSpec("P")
 R = TypeVar("R")
 _log = logging.getLogger("djed.cache")
+_tracer = trace.get_tracer("djed.cache")
 
 
 class _Flight:
@@ -163,7 +166,10 @@ class SyncCache(CacheSettings):
         try:
             started = time.perf_counter()
             try:
-                value = loader()
+                with _tracer.start_as_current_span(
+                    "djed.cache.load", attributes={"cache.key": full}
+                ):
+                    value = loader()
             finally:
                 self.stats.loads += 1
                 self.stats.load_seconds += time.perf_counter() - started

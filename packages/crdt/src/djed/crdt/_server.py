@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
+from opentelemetry import trace
 from pycrdt import Doc
 from pycrdt import merge_updates as pycrdt_merge
 from starlette.applications import Starlette
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("djed.crdt")
+_tracer = trace.get_tracer("djed.crdt")
 
 #: Close codes. Codes 4400-4499 tell a y-websocket client not to reconnect.
 CLOSE_BAD_MESSAGE = 1007
@@ -662,8 +664,9 @@ class SyncServer:
         merges with concurrent edits like any client's. Returns False when the
         change changed nothing.
         """
-        room = await self.room(check_name(name))
-        return await room.edit(change)
+        with _tracer.start_as_current_span("djed.crdt.edit", attributes={"crdt.document": name}):
+            room = await self.room(check_name(name))
+            return await room.edit(change)
 
     async def read(self, name: str) -> dict[str, Any]:
         """Document ``name`` as plain JSON-able data: each collection by name.

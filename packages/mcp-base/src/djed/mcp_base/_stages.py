@@ -18,6 +18,7 @@ from djed.logger import get_logger, log_context
 from djed.validator import SchemaValidator, ValidationError
 from mcp.server.auth.provider import AccessToken
 from mcp.shared.exceptions import MCPError
+from opentelemetry import trace
 from pydantic import ValidationError as ParamsError
 
 from ._adapter import CLIENT_ERRORS, INTERNAL_ERROR, Proceed, Request, Stage, internal_error
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 INVALID_PARAMS = -32602
+_tracer = trace.get_tracer("djed.mcp_base")
 # Server-defined JSON-RPC codes, in the -32000 to -32099 range the spec leaves to servers.
 #: A request that did not finish within its timeout.
 REQUEST_TIMEOUT = -32001
@@ -327,7 +329,10 @@ def validation_stage(schemas: Mapping[str, Mapping[str, Any]]) -> Stage:
             validator = validators.get(request.target or "")
             if validator is not None:
                 try:
-                    validator.validate(request.params.get("arguments") or {})
+                    with _tracer.start_as_current_span(
+                        "djed.mcp.validate", attributes={"mcp.tool": request.target or ""}
+                    ):
+                        validator.validate(request.params.get("arguments") or {})
                 except ValidationError as error:
                     details = [
                         {"path": e.path or "/", "keyword": e.keyword, "message": e.message}
