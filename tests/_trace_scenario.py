@@ -82,7 +82,7 @@ def main() -> None:
         for span in spans.get_finished_spans()
     ]
     logs = [json.loads(line) for line in lines.getvalue().splitlines()]
-    print(json.dumps({"spans": finished, "logs": logs}))  # noqa: T201 - the report to the test
+    print(json.dumps({"spans": finished, "logs": logs}))  # the report to the test
 
 
 if __name__ == "__main__":
