@@ -1,0 +1,3 @@
+from tools.api.cli import main
+
+raise SystemExit(main())
