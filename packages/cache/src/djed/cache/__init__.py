@@ -17,6 +17,7 @@ from ._keys import CacheKeyError
 from ._lock import Lease, RedisLock, SyncRedisLock
 from ._memory import AsyncMemoryBackend, MemoryBackend
 from ._model import NavigationModel
+from ._plugins import BUILT_IN_BACKENDS, PluginError, backend_names, open_backend
 from ._prefetch import Prefetcher, PrefetchMiddleware
 from ._redis import RedisBackend, SyncRedisBackend
 from ._serializers import OrjsonSerializer, PickleSerializer, SerializationError, Serializer
@@ -25,6 +26,7 @@ from ._traces import read_trace, synthetic_sessions, write_trace
 from ._twolevel import SyncTwoLevelBackend, TwoLevelBackend
 
 __all__ = [
+    "BUILT_IN_BACKENDS",
     "AsyncBackend",
     "AsyncMemoryBackend",
     "Cache",
@@ -38,6 +40,7 @@ __all__ = [
     "OrjsonSerializer",
     "PickleSerializer",
     "PlanScore",
+    "PluginError",
     "PrefetchMiddleware",
     "Prefetcher",
     "RedisBackend",
@@ -50,7 +53,9 @@ __all__ = [
     "SyncRedisLock",
     "SyncTwoLevelBackend",
     "TwoLevelBackend",
+    "backend_names",
     "evaluate",
+    "open_backend",
     "read_trace",
     "synthetic_sessions",
     "write_trace",

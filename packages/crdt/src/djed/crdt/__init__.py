@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._client import ClientStatus, SyncClient, SyncClosedError, Traffic
 from ._documents import Document, DocumentStore
 from ._mcp import expose_documents
+from ._plugins import BUILT_IN_STORES, PluginError, open_store, store_names
 from ._protocol import ProtocolError
 from ._redis import RedisFanOut
 from ._server import (
@@ -31,6 +32,7 @@ from ._storage import FileStorage, MemoryStorage, SQLiteStorage, Storage, Stored
 from ._webhooks import SIGNATURE_HEADER, SignatureError, Webhook, verify_signature
 
 __all__ = [
+    "BUILT_IN_STORES",
     "CLOSE_BAD_MESSAGE",
     "CLOSE_FORBIDDEN",
     "CLOSE_RATE",
@@ -48,6 +50,7 @@ __all__ = [
     "FileStorage",
     "Limits",
     "MemoryStorage",
+    "PluginError",
     "ProtocolError",
     "RedisFanOut",
     "Room",
@@ -65,7 +68,9 @@ __all__ = [
     "expose_documents",
     "from_cents",
     "money",
+    "open_store",
     "snapshot",
+    "store_names",
     "utf8_offset",
     "verify_signature",
 ]

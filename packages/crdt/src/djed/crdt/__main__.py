@@ -1,6 +1,7 @@
 """``python -m djed.crdt``: serve documents, or compact a store.
 
 python -m djed.crdt serve --host 127.0.0.1 --port 1234 --db documents.db
+python -m djed.crdt serve --store file --store-location documents/
 python -m djed.crdt compact --db documents.db
 """
 
@@ -12,9 +13,30 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ._plugins import PluginError, open_store
 from ._redis import RedisFanOut
 from ._server import Limits, SyncServer, merge_updates
-from ._storage import SQLiteStorage
+from ._storage import Storage
+
+_STORE_HELP = "sqlite (the default), file, memory, or the name of an installed store plugin"
+
+
+def _store_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--db", default="djed-crdt.db", help="SQLite file (djed-crdt.db)")
+    command.add_argument("--store", default="sqlite", metavar="NAME", help=_STORE_HELP)
+    command.add_argument(
+        "--store-location",
+        metavar="LOCATION",
+        help="where the store keeps documents: a folder for file, what a plugin expects;"
+        " for sqlite, overrides --db",
+    )
+    command.add_argument(
+        "--store-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option passed to the store (repeatable)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve documents to y-websocket clients")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=1234, help="port to listen on (1234)")
-    serve.add_argument("--db", default="djed-crdt.db", help="SQLite file (djed-crdt.db)")
+    _store_arguments(serve)
     serve.add_argument("--redis-url", help="share updates with other processes through Redis")
     serve.add_argument(
         "--idle-unload",
@@ -39,11 +61,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", help="debug, info, warning or error")
     compact = commands.add_parser("compact", help="merge every document's log into its snapshot")
-    compact.add_argument("--db", default="djed-crdt.db", help="SQLite file (djed-crdt.db)")
+    _store_arguments(compact)
     return parser
 
 
-def _serve(arguments: argparse.Namespace) -> int:
+def _open_store(arguments: argparse.Namespace) -> Storage:
+    """The store the arguments name; ValueError (PluginError included) saying what is wrong."""
+    options: dict[str, str] = {}
+    for option in arguments.store_option:
+        key, equals, value = option.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"--store-option {option!r}: use KEY=VALUE")
+        options[key.strip()] = value
+    location = arguments.store_location
+    if arguments.store == "sqlite":
+        options.setdefault("durability", getattr(arguments, "durability", "full"))
+        location = location or arguments.db
+    return open_store(arguments.store, location, **options)
+
+
+def _serve(arguments: argparse.Namespace, storage: Storage) -> int:
     import uvicorn  # noqa: PLC0415 - only to serve
 
     fan_out = None
@@ -52,11 +89,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     limits = Limits(
         idle_unload_seconds=arguments.idle_unload, max_message_bytes=arguments.max_message_bytes
     )
-    server = SyncServer(
-        SQLiteStorage(arguments.db, durability=arguments.durability),
-        limits=limits,
-        fan_out=fan_out,
-    )
+    server = SyncServer(storage, limits=limits, fan_out=fan_out)
     uvicorn.run(
         server.app,
         host=arguments.host,
@@ -68,8 +101,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     return 0
 
 
-async def _compact(path: str) -> int:
-    storage = SQLiteStorage(path)
+async def _compact(storage: Storage) -> int:
     try:
         for name in await storage.names():
             merged = await storage.compact(name, merge_updates)
@@ -86,9 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(arguments, "log_level", "info").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        storage = _open_store(arguments)
+    except (PluginError, ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if arguments.command == "serve":
-        return _serve(arguments)
-    return asyncio.run(_compact(arguments.db))
+        return _serve(arguments, storage)
+    return asyncio.run(_compact(storage))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from ._config import (
     with_log_context,
 )
 from ._eject import eject_source
+from ._plugins import PluginError, processor_plugins
 from ._redact import DEFAULT_REDACT_KEYS, REDACTED
 from ._settings import LoggingConfigError, LoggingSettings
 
@@ -28,12 +29,14 @@ __all__ = [
     "LoggingConfigError",
     "LoggingSettings",
     "LoggingState",
+    "PluginError",
     "configure_logging",
     "current_state",
     "eject_source",
     "flush_logs",
     "get_logger",
     "log_context",
+    "processor_plugins",
     "with_log_context",
 ]
 

@@ -53,6 +53,7 @@ def _eject(args: argparse.Namespace) -> int:
         stdlib=None,
         colors=None,
         static_fields=None,
+        plugins=args.plugin,
     )
     requested = args.format or os.environ.get("DJED_LOGGER_FORMAT", "auto")
     source = eject_source(settings, auto_format=requested.strip().lower() == "auto")
@@ -83,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     eject.add_argument("--redact", action=argparse.BooleanOptionalAction, default=None)
     eject.add_argument("--redact-key", action="append", help="a field name to redact (repeatable)")
     eject.add_argument("--mask-emails", action=argparse.BooleanOptionalAction, default=None)
+    eject.add_argument(
+        "--plugin", action="append", help="a processor plugin to keep (repeatable; * for all)"
+    )
     eject.add_argument("-o", "--output", help="write to this file instead of standard output")
     return parser
 

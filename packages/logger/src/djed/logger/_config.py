@@ -16,6 +16,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from ._install import StdlibBridge, install
+from ._plugins import processor_plugins
 from ._redact import Redactor
 from ._render import EventRenderer
 from ._settings import LoggingSettings, resolve_settings
@@ -86,6 +87,7 @@ def configure_logging(
     colors: bool | None = None,
     fields: Mapping[str, Any] | None = None,
     metrics: bool = True,
+    plugins: Iterable[str] | None = None,
 ) -> LoggingSettings:
     """Set up structured logging for the whole process and return the resolved settings.
 
@@ -111,9 +113,14 @@ def configure_logging(
         colors: Colour console output (default: when writing to a terminal, unless ``NO_COLOR``).
         fields: Constant fields added to every event, such as ``{"region": "eu-1"}``.
         metrics: Export event and drop counts through opentelemetry-api (default on).
+        plugins: Names of ``djed.logger.processors`` plugins whose processors run on
+            every event, in this order, before redaction and rendering; ``"*"`` for
+            every installed one (default none).
 
     Raises:
         LoggingConfigError: a setting has an unusable value; the message names it.
+            Its subclass ``PluginError`` names a plugin asked for by name that is
+            not installed or cannot be loaded; the previous configuration stays.
     """
     global _state  # noqa: PLW0603 - the process-wide logging configuration
     settings, target = resolve_settings(
@@ -130,7 +137,10 @@ def configure_logging(
         stdlib=stdlib,
         colors=colors,
         static_fields=fields,
+        plugins=plugins,
     )
+    # Entry points are read only when a plugin is named, the first time.
+    processors = processor_plugins(*settings.plugins) if settings.plugins else []
     static = dict(settings.static_fields)
     if settings.service:
         static.setdefault("service", settings.service)
@@ -156,7 +166,7 @@ def configure_logging(
             renderer.counts = previous.renderer.counts
             dropped_before = previous.dropped()
         _state = LoggingState(settings, renderer, sink, dropped_before)
-        install(renderer, sink, settings.level, stdlib=settings.stdlib)
+        install(renderer, sink, settings.level, stdlib=settings.stdlib, processors=processors)
     if previous is not None:
         # Flush and release the old output; a logger cached under the old
         # configuration that logs again reopens it and writes unbuffered.

@@ -42,7 +42,7 @@ def configure_logging() -> LogSink:
         redactor={redactor},
         colors={colors},
     )
-    install(renderer, sink, logging.{level}, stdlib={stdlib})
+    install(renderer, sink, logging.{level}, stdlib={stdlib}{processors})
     return sink
 '''
 
@@ -91,6 +91,19 @@ def _render_imports(imports: dict[str | None, set[str]]) -> str:
     return "\n".join(plain + from_lines)
 
 
+def _plugin_processors(settings: LoggingSettings, imports: dict[str | None, set[str]]) -> list[str]:
+    """Import the processors of ``settings.plugins``; the expressions naming them, in order."""
+    from ._plugins import resolve  # noqa: PLC0415 - reads entry points only when plugins are set
+
+    expressions = []
+    for index, (_name, entry, _processor) in enumerate(resolve(settings.plugins)):
+        first, _, rest = entry.attr.partition(".")
+        alias = f"_processor_plugin_{index}"
+        imports.setdefault(entry.module, set()).add(f"{first} as {alias}")
+        expressions.append(alias + (f".{rest}" if rest else ""))
+    return expressions
+
+
 def _target_expression(settings: LoggingSettings) -> str:
     if settings.file is not None:
         return repr(settings.file)
@@ -101,7 +114,9 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
     """Python source of a standalone module reproducing ``settings`` with structlog alone.
 
     With ``auto_format`` the generated code picks console output on a terminal
-    and JSON elsewhere at run time, as djed-logger does by default.
+    and JSON elsewhere at run time, as djed-logger does by default. Processor
+    plugins in ``settings.plugins`` are imported by the generated code from their
+    own modules, which must stay installed.
     """
     import datetime  # noqa: PLC0415 - keeps `import djed.logger` light
     from importlib import resources  # noqa: PLC0415
@@ -129,6 +144,7 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
         if settings.redact
         else "None"
     )
+    processors = _plugin_processors(settings, imports)
     auto = auto_format and settings.file is None
     fmt = '"console" if target.isatty() else "json"' if auto else repr(settings.format)
     configure = _CONFIGURE.format(
@@ -141,6 +157,7 @@ def eject_source(settings: LoggingSettings, *, auto_format: bool = False) -> str
         colors="target.isatty()" if auto else settings.colors,
         level=logging.getLevelName(settings.level),
         stdlib=settings.stdlib,
+        processors=f", processors=[{', '.join(processors)}]" if processors else "",
     )
     header = _HEADER.format(
         date=datetime.datetime.now(tz=datetime.UTC).date().isoformat(), version=djed_version

@@ -7,10 +7,11 @@ copies its source into the generated standalone configuration.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
+from structlog import DropEvent
 from structlog.contextvars import merge_contextvars
 
 from ._render import EventRenderer
@@ -83,12 +84,23 @@ def _level_name(levelno: int) -> str:
 
 
 class StdlibBridge(logging.Handler):
-    """A ``logging`` handler that renders records exactly like structlog events."""
+    """A ``logging`` handler that renders records exactly like structlog events.
 
-    def __init__(self, renderer: EventRenderer, sink: LogSink, level: int = logging.NOTSET):
+    ``processors`` run on each record's event dictionary before the renderer, as
+    they do in the structlog chain.
+    """
+
+    def __init__(
+        self,
+        renderer: EventRenderer,
+        sink: LogSink,
+        level: int = logging.NOTSET,
+        processors: Sequence[Callable[..., Any]] = (),
+    ):
         super().__init__(level)
         self.renderer = renderer
         self.sink = sink
+        self.processors = tuple(processors)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Render one record and write it; never raises."""
@@ -104,9 +116,12 @@ class StdlibBridge(logging.Handler):
             if record.stack_info:
                 event_dict["stack"] = record.stack_info
             merge_contextvars(None, "", event_dict)
-            line = self.renderer(
-                SinkLogger(self.sink, record.name), _level_name(record.levelno), event_dict
-            )
+            logger, method_name = SinkLogger(self.sink, record.name), _level_name(record.levelno)
+            for processor in self.processors:
+                event_dict = processor(logger, method_name, event_dict)
+            line = self.renderer(logger, method_name, event_dict)
+        except DropEvent:
+            return
         except Exception:  # noqa: BLE001 - a log call must never break the caller
             self.sink.dropped += 1
             return
@@ -120,10 +135,14 @@ def install(
     *,
     stdlib: bool = True,
     take_over: Iterable[str] = TAKEN_OVER_LOGGERS,
+    processors: Sequence[Callable[..., Any]] = (),
 ) -> None:
-    """Configure structlog, and the root ``logging`` logger when ``stdlib`` is true."""
+    """Configure structlog, and the root ``logging`` logger when ``stdlib`` is true.
+
+    ``processors`` run between the context merge and the renderer.
+    """
     structlog.configure(
-        processors=[merge_contextvars, renderer],  # type: ignore[list-item] # returns bytes
+        processors=[merge_contextvars, *processors, renderer],  # type: ignore[list-item] # bytes
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=SinkLoggerFactory(sink),
         context_class=dict,
@@ -134,7 +153,7 @@ def install(
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(StdlibBridge(renderer, sink))
+    root.addHandler(StdlibBridge(renderer, sink, processors=processors))
     root.setLevel(level)
     for name in take_over:
         taken = logging.getLogger(name)

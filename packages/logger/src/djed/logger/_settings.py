@@ -48,6 +48,8 @@ class LoggingSettings:
     stdlib: bool
     colors: bool
     static_fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    plugins: tuple[str, ...] = ()
+    """Names of the ``djed.logger.processors`` plugins to run (``*``: every one installed)."""
 
     @property
     def level_name(self) -> str:
@@ -124,6 +126,16 @@ def _redact_keys(argument: Iterable[str] | None) -> tuple[str, ...]:
     return DEFAULT_REDACT_KEYS + names if extend else names
 
 
+def _plugins(argument: Iterable[str] | None) -> tuple[str, ...]:
+    if argument is None:
+        raw = _env("PLUGINS")
+        return tuple(n.strip() for n in raw.split(",") if n.strip()) if raw is not None else ()
+    if isinstance(argument, str):
+        msg = "plugins must be a list of plugin names, not one string."
+        raise LoggingConfigError(msg)
+    return tuple(argument)
+
+
 def _flush_interval(argument: float | None) -> float:
     raw: float | str | None = argument if argument is not None else _env("FLUSH_INTERVAL")
     if raw is None:
@@ -170,6 +182,7 @@ def resolve_settings(
     stdlib: bool | None,
     colors: bool | None,
     static_fields: Mapping[str, Any] | None,
+    plugins: Iterable[str] | None = None,
 ) -> tuple[LoggingSettings, Any]:
     """Combine arguments, ``DJED_LOGGER_*`` variables and defaults; returns settings and stream."""
     if level is not None:
@@ -207,5 +220,6 @@ def resolve_settings(
         stdlib=_flag(stdlib, "STDLIB", default=True),
         colors=_colors(colors, terminal),
         static_fields=dict(static_fields or {}),
+        plugins=_plugins(plugins),
     )
     return settings, stream

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._adapter import Handler, Proceed, Request, Stage
 from ._pipeline import CallNext, Pipeline, PipelineError, StageStats, StageTimeoutError
+from ._plugins import PluginError, middleware_plugins
 from ._policy import KINDS, AuthDecision, Authorizer, Condition, Policy, Subject
 from ._ratelimit import DEFAULT_RATE, BurstRule, Rate, RateLimiter
 from ._ratelimit import Decision as RateDecision
@@ -51,6 +52,7 @@ __all__ = [
     "Handler",
     "Pipeline",
     "PipelineError",
+    "PluginError",
     "Policy",
     "Proceed",
     "Rate",
@@ -71,6 +73,7 @@ __all__ = [
     "errors_stage",
     "logging_stage",
     "metrics_stage",
+    "middleware_plugins",
     "rate_limit_stage",
     "run",
     "subject_from_token",

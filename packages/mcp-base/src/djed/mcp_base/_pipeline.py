@@ -164,6 +164,38 @@ class Pipeline:
         self._records[name] = _Record()
         return self
 
+    def plugin(
+        self,
+        name: str,
+        *,
+        priority: Priority = "normal",
+        depends_on: str | Iterable[str] = (),
+        timeout: float | None = None,
+        on_error: OnError = "abort",
+    ) -> Pipeline:
+        """Add the stage of the installed ``djed.mcp_base.middleware`` plugin ``name``.
+
+        The stage takes the plugin's name; the other arguments are those of
+        :meth:`stage`. Entry points are read the first time a plugin is added.
+
+        Raises:
+            PluginError: No such plugin is installed, two claim the name, or it
+                fails to load or is not an async callable; the message names it.
+            PipelineError: A setting is invalid or ``name`` is already taken.
+        """
+        from ._plugins import middleware_plugins  # noqa: PLC0415 - it imports this module
+
+        if name == "*":
+            raise PipelineError("plugin() adds one plugin by its name; '*' is not a name")
+        return self.stage(
+            name,
+            middleware_plugins(name)[name],
+            priority=priority,
+            depends_on=depends_on,
+            timeout=timeout,
+            on_error=on_error,
+        )
+
     def without(self, name: str) -> Pipeline:
         """Remove a stage; stages that depended on it inherit its dependencies.
 

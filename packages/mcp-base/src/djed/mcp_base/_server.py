@@ -25,6 +25,8 @@ from starlette.routing import Route
 from ._adapter import end_of_pipeline, install
 from ._metrics import metrics_endpoint, track_sessions
 from ._pipeline import Pipeline
+from ._plugins import ENVIRONMENT as PLUGINS_VARIABLE
+from ._plugins import installed_plugin_names, middleware_plugins, requested
 from ._policy import Authorizer, Policy, Subject
 from ._ratelimit import Rate, RateLimiter
 from ._stages import (
@@ -110,6 +112,9 @@ class ServerSettings:
     """``DJED_MCP_DRAIN_TIMEOUT``: seconds in-flight requests get to finish after SIGTERM."""
     path: str = "/mcp"
     """``DJED_MCP_PATH``: where the MCP endpoint is mounted."""
+    plugins: tuple[str, ...] = ()
+    """``DJED_MCP_PLUGINS`` (comma-separated): middleware plugins ``create_server`` adds to the
+    default pipeline, innermost, in this order; ``*`` for every installed one."""
 
     def __post_init__(self) -> None:
         if self.transport not in {"stdio", "http"}:
@@ -150,6 +155,7 @@ class ServerSettings:
                 lambda n, raw: _number(n, raw, float, none_ok=False),
             ),
             "path": ("DJED_MCP_PATH", lambda _n, raw: raw.strip()),
+            "plugins": (PLUGINS_VARIABLE, lambda _n, raw: requested(raw)),
         }
         for field, (variable, read) in readers.items():
             raw = env.get(variable)
@@ -174,6 +180,7 @@ def default_pipeline(
     rate_limiter: RateLimiter | None = None,
     authorizer: Authorizer | None = None,
     subject_from: Callable[[AccessToken], Subject | None] = subject_from_token,
+    plugins: Iterable[str] = (),
 ) -> Pipeline:
     """Djed's built-in stages as a :class:`Pipeline` to adjust before ``create_server``.
 
@@ -186,7 +193,12 @@ def default_pipeline(
     refusals), ``errors`` (timeout and clean errors), ``rate_limit`` (when a
     limiter is given), ``authorization`` (when an authorizer is given), then
     ``validation`` (when schemas are given), so nobody learns a tool's schema
-    before being allowed to call it.
+    before being allowed to call it. The stages of the ``djed.mcp_base.middleware``
+    plugins named in ``plugins`` (``"*"`` for every installed one) come last,
+    innermost, in that order: they see only requests the built-in stages let through.
+
+    Raises:
+        PluginError: A plugin named in ``plugins`` is not installed or cannot be loaded.
     """
     pipeline = (
         Pipeline()
@@ -204,6 +216,11 @@ def default_pipeline(
         last = "authorization"
     if tool_schemas:
         pipeline.stage("validation", validation_stage(tool_schemas), depends_on=last)
+        last = "validation"
+    if plugins:
+        for name, middleware in middleware_plugins(*plugins).items():
+            pipeline.stage(name, middleware, depends_on=last)
+            last = name
     return pipeline
 
 
@@ -222,6 +239,7 @@ def create_server(
     auth: AuthSettings | None = None,
     subject_from: Callable[[AccessToken], Subject | None] = subject_from_token,
     pipeline: Pipeline | None = None,
+    plugins: Iterable[str] | None = None,
     **server_options: Any,
 ) -> MCPServer:
     """A plain ``MCPServer`` with Djed's pipeline installed as its middleware.
@@ -257,12 +275,16 @@ def create_server(
         subject_from: Maps a verified token to the :class:`Subject` policies see.
         pipeline: The whole pipeline, replacing the default one (start from
             :func:`default_pipeline` to keep the built-in stages).
+        plugins: Names of ``djed.mcp_base.middleware`` plugins whose stages join
+            the default pipeline, innermost (``"*"`` for every installed one); by
+            default ``settings.plugins`` (``DJED_MCP_PLUGINS``).
         server_options: Passed on to ``MCPServer``.
 
     Raises:
         ValueError: A setting is contradictory (policies and authorizer, a token
             verifier without auth settings...), with what to change.
         PipelineError: The pipeline's dependencies are missing or form a cycle.
+        PluginError: A plugin asked for by name is not installed or cannot be loaded.
     """
     if current_state() is None:
         configure_logging()
@@ -273,10 +295,10 @@ def create_server(
             "token_verifier and auth go together: the verifier checks bearer tokens, auth"
             " (mcp.server.auth.settings.AuthSettings) names the issuer and this resource"
         )
-    if pipeline is not None and (tool_schemas or rate_limit or policies or authorizer):
+    if pipeline is not None and (tool_schemas or rate_limit or policies or authorizer or plugins):
         raise ValueError(
-            "pipeline= replaces the built-in stages: give tool_schemas, rate_limit and"
-            " policies to default_pipeline(...) instead"
+            "pipeline= replaces the built-in stages: give tool_schemas, rate_limit, policies"
+            " and plugins to default_pipeline(...) instead"
         )
     if policies is not None:
         authorizer = Authorizer(policies)
@@ -288,7 +310,10 @@ def create_server(
         authorizer = Authorizer(())
     if pipeline is None:
         if timeout is ...:
-            timeout = (settings or ServerSettings.from_env()).timeout
+            settings = settings or ServerSettings.from_env()
+            timeout = settings.timeout
+        if plugins is None:
+            plugins = _configured_plugins(settings)
         limiter = RateLimiter(rate_limit) if isinstance(rate_limit, Rate) else rate_limit
         pipeline = default_pipeline(
             timeout=timeout,
@@ -296,9 +321,12 @@ def create_server(
             rate_limiter=limiter,
             authorizer=authorizer,
             subject_from=subject_from,
+            plugins=plugins,
         )
     elif timeout is not ...:
         raise ValueError("pipeline= replaces the built-in stages: give timeout to default_pipeline")
+    else:
+        _warn_unused_plugins(pipeline, settings)
     server = MCPServer(
         name,
         version=version,
@@ -309,6 +337,29 @@ def create_server(
     )
     install(server, pipeline.compose(end_of_pipeline))
     return server
+
+
+def _configured_plugins(settings: ServerSettings | None) -> tuple[str, ...]:
+    """``settings.plugins``, or without settings the plugins ``DJED_MCP_PLUGINS`` names."""
+    if settings is not None:
+        return settings.plugins
+    return requested(os.environ.get(PLUGINS_VARIABLE))
+
+
+def _warn_unused_plugins(pipeline: Pipeline, settings: ServerSettings | None) -> None:
+    """Say so when DJED_MCP_PLUGINS names plugins that a pipeline given by hand leaves out."""
+    wanted = _configured_plugins(settings)
+    if "*" in wanted:
+        wanted = installed_plugin_names()
+    present = set(pipeline.order()) if wanted else set()
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        _log.warning(
+            "%s names %s, but pipeline= replaces the default pipeline that it applies to;"
+            " add them with pipeline.plugin(name) or default_pipeline(plugins=[...])",
+            PLUGINS_VARIABLE,
+            ", ".join(missing),
+        )
 
 
 async def _check(check: ReadinessCheck) -> bool:

@@ -12,6 +12,7 @@ from ._aot import compile_to_source
 from ._cache import CacheStats, ValidatorCache, default_cache, validate
 from ._errors import ErrorDetail, SchemaError, ValidationError, ValidatorError
 from ._inspect import MAX_SCHEMA_DEPTH
+from ._plugins import PluginError, format_plugins
 from ._validator import DEFAULT_PATTERN_LIMIT, SchemaValidator
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_SCHEMA_DEPTH",
     "CacheStats",
     "ErrorDetail",
+    "PluginError",
     "SchemaError",
     "SchemaValidator",
     "ValidationError",
@@ -26,6 +28,7 @@ __all__ = [
     "ValidatorError",
     "compile_to_source",
     "default_cache",
+    "format_plugins",
     "validate",
 ]
 

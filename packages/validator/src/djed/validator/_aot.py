@@ -14,6 +14,7 @@ from typing import Any
 
 from ._errors import SchemaError
 from ._fast import FastEngine
+from ._plugins import enabled_formats, sources
 from ._validator import DEFAULT_PATTERN_LIMIT, SchemaValidator
 
 __all__ = ["compile_to_source"]
@@ -72,7 +73,10 @@ def compile_to_source(
     """Python source of a module validating against ``schema`` with fastjsonschema alone.
 
     The schema goes through the same checks as :class:`SchemaValidator` first.
-    Drafts 2019-09 and 2020-12 (the rs engine) cannot be written out.
+    Drafts 2019-09 and 2020-12 (the rs engine) cannot be written out. A format
+    checker of a plugin that ``DJED_VALIDATOR_PLUGINS`` enables and the schema
+    uses is imported by the module from the plugin's own module, which must
+    then be importable where the module runs.
     """
     if not function_name.isidentifier():
         raise SchemaError(f"function name {function_name!r} is not a Python identifier")
@@ -105,4 +109,22 @@ def compile_to_source(
         generated,
         _FOOTER.format(limit=pattern_limit, name=function_name, scope=scope),
     ]
-    return "\n".join(parts)
+    return "\n".join(parts) + _plugin_imports(generated)
+
+
+def _plugin_imports(generated: str) -> str:
+    """Lines adding the checkers of enabled format plugins that ``generated`` calls to FORMATS."""
+    used = [name for name in enabled_formats() if f'custom_formats["{name}"]' in generated]
+    if not used:
+        return ""
+    lines = [
+        "",
+        "# --- format plugins " + "-" * 59,
+        "# Checkers from djed.validator.formats plugins: their modules must be importable.",
+    ]
+    for index, (name, (module, attribute)) in enumerate(sources(used).items()):
+        first, _, rest = attribute.partition(".")
+        alias = f"_format_plugin_{index}"
+        lines.append(f"from {module} import {first} as {alias}  # noqa: E402")
+        lines.append(f"FORMATS[{name!r}] = {alias}{'.' + rest if rest else ''}")
+    return "\n".join(lines) + "\n"

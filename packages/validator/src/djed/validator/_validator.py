@@ -12,6 +12,7 @@ from ._fast import GENERATED_ERRORS, FastEngine, too_deep, too_long
 from ._formats import FORMAT_CHECKERS
 from ._inspect import inspect_schema
 from ._patterns import PatternInputTooLong, UnsafePatternError, guard_pattern
+from ._plugins import enabled_formats
 from ._refs import build_store, check_refs
 from ._rs import RsEngine, RsValidationError, rs_available, unsupported
 
@@ -25,9 +26,9 @@ DEFAULT_PATTERN_LIMIT = 10_000
 _INSTALL_RS = "install the extra: pip install 'djed-validator[rs]'"
 
 
-def _check_formats(formats: Mapping[str, Any] | None) -> dict[str, Callable[[str], bool]]:
+def _check_formats(formats: Mapping[str, Any]) -> dict[str, Callable[[str], bool]]:
     merged: dict[str, Callable[[str], bool]] = dict(FORMAT_CHECKERS)
-    for name, checker in (formats or {}).items():
+    for name, checker in formats.items():
         if not isinstance(name, str) or not callable(checker):
             msg = f"formats must map format names to callables; {name!r} maps to {checker!r}"
             raise SchemaError(msg)
@@ -50,7 +51,9 @@ class SchemaValidator:
         draft: ``4``, ``6``, ``7``, ``"2019-09"`` or ``"2020-12"``; by default from
             ``$schema``, else draft 7.
         formats: Extra or replacement format checkers, ``{"sku": callable}``; a
-            checker gets a string and returns whether it is valid.
+            checker gets a string and returns whether it is valid. They take
+            precedence over the plugins ``DJED_VALIDATOR_PLUGINS`` enables, which
+            take precedence over the built-in checkers.
         resources: Schemas that ``$ref`` may point to, by URI. Nothing else is
             ever fetched.
         engine: ``"auto"`` (fastjsonschema for drafts 4-7, jsonschema-rs for
@@ -63,6 +66,11 @@ class SchemaValidator:
             ``default`` values filled in; the caller's object is never changed.
         pattern_limit: Longest string checked against a pattern whose worst case is
             polynomial; longer strings fail validation with a message saying so.
+
+    Raises:
+        SchemaError: The schema or an option cannot be used.
+        PluginError: A format plugin named in ``DJED_VALIDATOR_PLUGINS`` is not
+            installed or cannot be loaded.
     """
 
     __slots__ = (
@@ -101,7 +109,9 @@ class SchemaValidator:
         self.engine = self._choose_engine(engine)
         self._function: Callable[..., Any] | None = None
         self._rs_validate: Callable[[Any], None] | None = None
-        checkers = _check_formats(formats)
+        # Plugins are looked up here, once per compiled schema: validation itself never asks.
+        extra = {**enabled_formats(), **(formats or {})}
+        checkers = _check_formats(extra)
         if self.engine == "rs":
             if fill_defaults:
                 raise SchemaError("fill_defaults needs the fast engine (drafts 4, 6 and 7)")
@@ -110,7 +120,7 @@ class SchemaValidator:
                 schema,
                 self.draft,
                 resources,
-                formats=dict(formats or {}),
+                formats=extra,
                 assert_formats=assert_formats,
                 all_errors=all_errors,
                 recursive=bool(index.refs) or _mentions_dynamic_refs(schema),
