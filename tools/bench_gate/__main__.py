@@ -1,0 +1,3 @@
+from tools.bench_gate.cli import main
+
+raise SystemExit(main())
