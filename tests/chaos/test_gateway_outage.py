@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from djed.cli._demo import Demo
 from djed.cli._demo._invoices import document_name
 from djed.mcp_base.testing import serve
@@ -125,15 +124,6 @@ def test_invoices_sent_during_a_gateway_outage_go_out_exactly_once(tmp_path: Pat
     print(f"gateway: all delivered {drained_in:.2f} s after it came back")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "djed demo charges twice an invoice whose gateway call timed out: the Guard gives up "
-        "after 2 s and queues the invoice, but the call keeps running in its worker thread and "
-        "completes; the Replayer then delivers the queued copy again. The gateway receives no "
-        "idempotency key (Sender._replay and Guard's timeout path do not pass the outbox key)."
-    ),
-)
 def test_a_gateway_that_hangs_charges_each_invoice_once(tmp_path: Path) -> None:
     """The gateway hangs instead of failing: the send is cut off, queued, and charged once."""
     with running(tmp_path, gateway_mode="slow", slow_seconds=SEND_TIMEOUT + 0.5) as (http, demo):

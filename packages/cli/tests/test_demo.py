@@ -336,3 +336,12 @@ def test_a_slow_gateway_is_cut_off_and_queued(tmp_path: Path) -> None:
         sent = httpx.post(f"{url}/api/invoices/1003/send", timeout=30).json()
         assert sent["delivery"] == "queued"
         assert time.monotonic() - started < 3.5, "the caller waited for the timeout, not longer"
+
+
+def test_sending_twice_charges_once(tmp_path: Path) -> None:
+    """The gateway is called with an idempotency key: one charge per invoice and amount."""
+    with running(tmp_path) as (url, demo):
+        first = httpx.post(f"{url}/api/invoices/1001/send", timeout=30).json()
+        again = httpx.post(f"{url}/api/invoices/1001/send", timeout=30).json()
+    assert first == again
+    assert demo.gateway.delivered == ["1001"]

@@ -39,10 +39,17 @@ class Gateway:
         self.mode: Mode = mode
         self.slow_seconds = slow_seconds
         self.delivered: list[str] = []
+        self._receipts: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def deliver(self, payload: dict[str, Any]) -> str:
-        """Charge and e-mail one invoice; a receipt id."""
+        """Charge and e-mail one invoice; a receipt id.
+
+        Idempotent, as payment gateways are: a payload whose ``key`` was charged
+        already gets the first receipt back and is not charged again. A call cut
+        off by the sender's timeout may still complete, and its queued copy then
+        arrives as a repeat.
+        """
         with _tracer.start_as_current_span("gateway.deliver") as span:
             span.set_attribute("invoice.id", payload["invoice_id"])
             span.set_attribute("gateway.mode", self.mode)
@@ -51,10 +58,19 @@ class Gateway:
                 raise GatewayError("the gateway is down (demo mode 'failing')")
             if self.mode == "slow":
                 time.sleep(self.slow_seconds)
+            key = str(payload.get("key") or payload["invoice_id"])
             with self._lock:
-                self.delivered.append(payload["invoice_id"])
-            receipt = f"rcpt-{payload['invoice_id']}-{len(self.delivered)}"
-            _log.info("gateway delivered invoice %s (%s)", payload["invoice_id"], receipt)
+                repeat = key in self._receipts
+                if not repeat:
+                    self.delivered.append(payload["invoice_id"])
+                    self._receipts[key] = f"rcpt-{payload['invoice_id']}-{len(self.delivered)}"
+                receipt = self._receipts[key]
+            if repeat:
+                _log.info(
+                    "gateway: invoice %s already charged (%s)", payload["invoice_id"], receipt
+                )
+            else:
+                _log.info("gateway delivered invoice %s (%s)", payload["invoice_id"], receipt)
             return receipt
 
 
@@ -77,7 +93,7 @@ class Sender:
         self.on_delivered = on_delivered
         self.breaker = CircuitBreaker("gateway", consecutive_failures=2, open_duration=3.0)
         self.outbox = Outbox(str(outbox_path), max_attempts=50)
-        fallback = QueueForRetry(self.outbox, TOPIC, key=lambda payload: payload["invoice_id"])
+        fallback = QueueForRetry(self.outbox, TOPIC, key=lambda payload: payload["key"])
         self.guard = Guard(self.breaker, timeout=timeout, fallback=fallback)
         self.replayer = Replayer(
             self.outbox, TOPIC, self._replay, breaker=self.breaker, interval=retry_interval
@@ -90,7 +106,9 @@ class Sender:
 
     def send(self, invoice_id: str, number: str, total: str) -> tuple[Delivery, str]:
         """Deliver now, or queue for later: what happened and the receipt or reason."""
-        payload = {"invoice_id": invoice_id, "number": number, "total": total}
+        # The idempotency key: one charge per invoice and amount, however often it is sent.
+        key = f"{invoice_id}:{total}"
+        payload = {"invoice_id": invoice_id, "number": number, "total": total, "key": key}
         result: object = self.guard.call(self.gateway.deliver, payload)  # or Queued
         if isinstance(result, Queued):
             return "queued", "the gateway is not answering: queued, it goes out once it is back"
