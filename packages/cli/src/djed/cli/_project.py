@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ from typing import Any
 
 from ._errors import CliError
 
-__all__ = ["SETUP_MARKER", "Project", "find_project", "run_uv"]
+__all__ = ["SETUP_MARKER", "Project", "find_project", "project_files", "run_uv"]
 
 #: The line of a generated server module above which `djed add` puts setup code.
 SETUP_MARKER = "# djed: setup"
@@ -67,9 +68,7 @@ class Project:
 
     def python_files(self) -> Iterator[Path]:
         """Every Python file of the project, virtual environments and caches left out."""
-        for path in sorted(self.root.rglob("*.py")):
-            if not _SKIP.intersection(path.relative_to(self.root).parts):
-                yield path
+        return project_files(self.root, "*.py")
 
     def marked_module(self) -> Path | None:
         """The module holding the ``# djed: setup`` marker, if any."""
@@ -81,6 +80,17 @@ class Project:
     def reload(self) -> Project:
         """The project as its ``pyproject.toml`` says now."""
         return find_project(self.root)
+
+
+def project_files(root: Path, pattern: str) -> Iterator[Path]:
+    """Files under ``root`` matching ``pattern``, in order, never descending into
+    virtual environments, git data, node packages, caches or build output.
+    """
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in _SKIP)
+        found += [Path(folder, name) for name in files if fnmatch.fnmatch(name, pattern)]
+    return iter(sorted(found))
 
 
 def find_project(start: Path) -> Project:

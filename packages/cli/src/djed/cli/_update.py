@@ -10,12 +10,12 @@ import yaml
 
 from ._console import info, step, success
 from ._errors import CliError
+from ._project import project_files
 from ._templates import TEMPLATES, TemplateStore
 
 __all__ = ["Applied", "answers_files", "update_project"]
 
 _CONFLICT = "<<<<<<< before updating"
-_SKIP = {".venv", ".git", "node_modules", "__pycache__"}
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,7 @@ class Applied:
 def answers_files(root: Path) -> list[tuple[Path, str, dict[str, object]]]:
     """Every answers file under ``root`` written from a Djed template: path, template, answers."""
     found = []
-    for path in sorted(root.rglob(".copier-answers*.yml")):
-        if _SKIP.intersection(path.relative_to(root).parts):
-            continue
+    for path in project_files(root, ".copier-answers*.yml"):
         try:
             answers = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:

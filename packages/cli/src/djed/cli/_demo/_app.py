@@ -84,15 +84,20 @@ class Demo:
         self.mcp = register_tools(self)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._create_lock = asyncio.Lock()
+        self._ids: set[str] | None = None  # read from the store on first use
 
     # --- reading --------------------------------------------------------------------
 
     async def ids(self) -> list[str]:
-        """Every invoice id, oldest first."""
-        names = await self.sync.storage.names()
-        found = {identifier for name in names if (identifier := invoice_id(name))}
-        found |= {identifier for name in self.sync.rooms if (identifier := invoice_id(name))}
-        return sorted(found, key=int)
+        """Every invoice id, oldest first.
+
+        The store is asked once; after that only :meth:`create` adds invoices (browsers
+        cannot: :meth:`_authorize` refuses rooms of unknown invoices).
+        """
+        if self._ids is None:
+            names = await self.sync.storage.names()
+            self._ids = {identifier for name in names if (identifier := invoice_id(name))}
+        return sorted(self._ids, key=int)
 
     async def invoice(self, identifier: str) -> dict[str, Any]:
         """Invoice ``identifier`` as it is now, read from its live document."""
@@ -152,6 +157,8 @@ class Demo:
                 document_name(identifier),
                 lambda doc: new_invoice(doc, identifier, customer, lines or []),
             )
+            assert self._ids is not None  # filled by ids() above
+            self._ids.add(identifier)
         await self.cache.delete("/api/invoices")
         _log.info("invoice created", extra={"invoice_id": identifier})
         return identifier
