@@ -83,8 +83,10 @@ class Project:
 
 
 def project_files(root: Path, pattern: str) -> Iterator[Path]:
-    """Files under ``root`` matching ``pattern``, in order, never descending into
-    virtual environments, git data, node packages, caches or build output.
+    """Files under ``root`` matching ``pattern``, in order.
+
+    The walk never descends into virtual environments, git data, node packages,
+    caches or build output, rather than listing them and filtering afterwards.
     """
     found = []
     for folder, subfolders, files in os.walk(root):
